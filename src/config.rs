@@ -1,0 +1,206 @@
+//! Settings: compiled defaults < `herald.toml` < `HERALD_*` environment variables.
+//!
+//! Hand-written rather than through a configuration crate: the settings are a flat
+//! list, and this way each one's name, default and meaning sit in one table below
+//! (mirrored in the README).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Address the web server listens on.
+    pub bind: String,
+    /// Where the SQLite database (and later the outbox) live.
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://...`; default a SQLite file in the data dir.
+    pub database_url: String,
+    /// Public URL of the status page, used in links. Default: site.toml's `url`, else
+    /// `http://BIND`.
+    pub base_url: Option<String>,
+    /// Folder with `site.toml` (and later postmortems).
+    pub content_dir: PathBuf,
+    /// `pretty` or `json`.
+    pub log_format: String,
+}
+
+/// `herald.toml`: every key optional, named like the environment variable without the
+/// `HERALD_` prefix, in lower case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    base_url: Option<String>,
+    content_dir: Option<PathBuf>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{name} must be {allowed} (got {value:?})")]
+    Invalid {
+        name: &'static str,
+        allowed: &'static str,
+        value: String,
+    },
+}
+
+impl Settings {
+    /// Reads `herald.toml` from `HERALD_CONFIG` or the working directory (when present)
+    /// and the process environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "HERALD_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let (path, required) = match path {
+            Some(p) => (p, true),
+            None => (PathBuf::from("herald.toml"), false),
+        };
+        Self::from_sources(&path, required, &env)
+    }
+
+    /// The layering itself, with the file and environment passed in (testable).
+    pub fn from_sources(
+        file: &Path,
+        file_required: bool,
+        env: &[(String, String)],
+    ) -> Result<Settings, ConfigError> {
+        let from_file = match std::fs::read_to_string(file) {
+            Ok(text) => {
+                toml::from_str::<FileSettings>(&text).map_err(|source| ConfigError::Parse {
+                    path: file.to_owned(),
+                    source,
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file_required => {
+                FileSettings::default()
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: file.to_owned(),
+                    source,
+                })
+            }
+        };
+        let var = |name: &str| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+
+        let bind = var("HERALD_BIND")
+            .or(from_file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let data_dir = var("HERALD_DATA_DIR")
+            .map(PathBuf::from)
+            .or(from_file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = var("HERALD_DATABASE_URL")
+            .or(from_file.database_url)
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("herald.db").display()));
+        let base_url = var("HERALD_BASE_URL")
+            .or(from_file.base_url)
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(url) = &base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "HERALD_BASE_URL",
+                    allowed: "an http:// or https:// URL",
+                    value: url.clone(),
+                });
+            }
+        }
+        let content_dir = var("HERALD_CONTENT_DIR")
+            .map(PathBuf::from)
+            .or(from_file.content_dir)
+            .unwrap_or_else(|| PathBuf::from("./content"));
+        let log_format = var("HERALD_LOG_FORMAT")
+            .or(from_file.log_format)
+            .unwrap_or_else(|| "pretty".to_owned());
+        if !matches!(log_format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::Invalid {
+                name: "HERALD_LOG_FORMAT",
+                allowed: "pretty or json",
+                value: log_format,
+            });
+        }
+        Ok(Settings {
+            bind,
+            data_dir,
+            database_url,
+            base_url,
+            content_dir,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_file_or_environment() {
+        let s = Settings::from_sources(Path::new("/nonexistent/herald.toml"), false, &[]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.database_url, "sqlite:./data/herald.db");
+        assert_eq!(s.base_url, None);
+        assert_eq!(s.content_dir, PathBuf::from("./content"));
+    }
+
+    #[test]
+    fn environment_beats_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\ndata_dir = \"/srv/herald\"\nbase_url = \"https://status.example.com/\"\n").unwrap();
+        let s = Settings::from_sources(&file, true, &env(&[("HERALD_BIND", "127.0.0.1:7000")]))
+            .unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7000");
+        assert_eq!(s.data_dir, PathBuf::from("/srv/herald"));
+        assert_eq!(s.database_url, "sqlite:/srv/herald/herald.db");
+        assert_eq!(s.base_url.as_deref(), Some("https://status.example.com"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
+        assert!(matches!(
+            Settings::from_sources(&file, true, &[]),
+            Err(ConfigError::Parse { .. })
+        ));
+        let err = Settings::from_sources(
+            &dir.path().join("none.toml"),
+            false,
+            &env(&[("HERALD_BASE_URL", "status.example.com")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("HERALD_BASE_URL"));
+        assert!(Settings::from_sources(&dir.path().join("none.toml"), true, &[]).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Herald: a self-hosted incident status page and postmortem publisher.
+//! See ARCHITECTURE.md for the bird's-eye view.
+
+pub mod config;
+pub mod content;
+pub mod domain;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod web;

@@ -1,0 +1,135 @@
+//! The `herald` command: wires settings, logging, the store and the server. All the
+//! work lives in the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use herald::config::Settings;
+use herald::store::Store;
+use herald::web::auth::{generate_key, hash_key};
+use herald::web::Application;
+use herald::{content, telemetry, time};
+
+#[derive(Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Self-hosted incident status page and postmortem publisher"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the status page and APIs (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API keys for the /v1 management API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Work with the files under content/.
+    #[command(subcommand)]
+    Content(ContentCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key; the key itself is printed once, alone on the last line.
+    Create { name: String },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ContentCommand {
+    /// Apply content/site.toml to the database (also done at every start).
+    Sync,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(&settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            connect(&settings).await?;
+            println!("migrations applied");
+        }
+        Command::ApiKey(command) => api_key(&settings, command).await?,
+        Command::Content(ContentCommand::Sync) => {
+            let store = connect(&settings).await?;
+            let report = content::sync(&store, &settings.content_dir).await?;
+            println!(
+                "content synced: {} created, {} updated, {} unchanged",
+                report.created, report.updated, report.unchanged
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    Store::connect(&settings.database_url)
+        .await
+        .with_context(|| "connecting to the database (HERALD_DATABASE_URL)")
+}
+
+async fn api_key(settings: &Settings, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let store = connect(settings).await?;
+    match command {
+        ApiKeyCommand::Create { name } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "NAME can't be blank");
+            let key = generate_key();
+            let row = store
+                .create_api_key(name, &hash_key(&key), time::now())
+                .await?;
+            println!(
+                "created API key {} ({}); it is shown only now:",
+                row.id, row.name
+            );
+            println!("{key}");
+        }
+        ApiKeyCommand::List => {
+            for key in store.list_api_keys().await? {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None => "active".to_owned(),
+                };
+                let used = key
+                    .last_used_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "never".to_owned());
+                println!(
+                    "{}  {}  created {}  last used {}  {}",
+                    key.id,
+                    key.name,
+                    key.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    used,
+                    state
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let key = store
+                .revoke_api_key(&id, time::now())
+                .await
+                .with_context(|| format!("revoking {id}"))?;
+            println!("revoked API key {} ({})", key.id, key.name);
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! The only place with SQL. One `Store`, two backends: SQLite (the embedded default)
+//! and PostgreSQL (several instances sharing one database).
+//!
+//! The queries are written once, in `queries.rs`, and compiled twice: `sqlite.rs` and
+//! `postgres.rs` each include it as a module with their own `Db` type. Both backends
+//! therefore run the very same statements (`$1` placeholders work on both), and the
+//! same conformance tests run against each.
+//!
+//! Every change is one transaction: the change itself, the component status log, and
+//! the page's `updated_at`. A request that fails leaves nothing behind.
+
+mod model;
+mod postgres;
+mod sqlite;
+
+pub use model::*;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::incident::IncidentRequest;
+use crate::domain::DomainError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite:PATH or postgres://...")]
+    UnsupportedUrl(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A read pool and a write pool. On SQLite the write pool has one connection, which
+/// serialises writers without `SQLITE_BUSY` surprises; on PostgreSQL both are the same
+/// pool and writers serialise on an advisory lock instead.
+pub struct Pools<DB: sqlx::Database> {
+    pub read: sqlx::Pool<DB>,
+    pub write: sqlx::Pool<DB>,
+}
+
+pub enum Store {
+    Sqlite(Pools<sqlx::Sqlite>),
+    Postgres(Pools<sqlx::Postgres>),
+}
+
+/// Calls the function of the same name in the backend's `queries` module.
+macro_rules! dispatch {
+    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
+        match $self {
+            Store::Sqlite(pools) => sqlite::queries::$f(pools, $($arg),*).await,
+            Store::Postgres(pools) => postgres::queries::$f(pools, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Connects and applies pending migrations. `sqlite:` URLs create the file.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::connect(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::connect(url).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => {
+                p.write.close().await;
+                p.read.close().await;
+            }
+            Store::Postgres(p) => p.write.close().await,
+        }
+    }
+
+    // --- page -------------------------------------------------------------------
+
+    /// The page, created with `seed` on first start. Later calls apply `seed` only
+    /// when its content hash changed (site.toml was edited): the API's edits stand
+    /// until then.
+    pub async fn ensure_page(&self, seed: &PageSeed, now: DateTime<Utc>) -> StoreResult<PageRow> {
+        dispatch!(self.ensure_page(seed, now))
+    }
+
+    pub async fn page(&self) -> StoreResult<PageRow> {
+        dispatch!(self.page())
+    }
+
+    pub async fn update_page(&self, patch: &PagePatch, now: DateTime<Utc>) -> StoreResult<PageRow> {
+        dispatch!(self.update_page(patch, now))
+    }
+
+    // --- components and groups ---------------------------------------------------
+
+    pub async fn list_components(&self) -> StoreResult<ComponentTree> {
+        dispatch!(self.list_components())
+    }
+
+    pub async fn create_component(
+        &self,
+        new: &NewComponent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ComponentRow> {
+        dispatch!(self.create_component(new, now))
+    }
+
+    pub async fn update_component(
+        &self,
+        id: &str,
+        patch: &ComponentPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ComponentRow> {
+        dispatch!(self.update_component(id, patch, now))
+    }
+
+    pub async fn delete_component(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self.delete_component(id, now))
+    }
+
+    pub async fn create_group(&self, new: &NewGroup, now: DateTime<Utc>) -> StoreResult<GroupRow> {
+        dispatch!(self.create_group(new, now))
+    }
+
+    pub async fn update_group(
+        &self,
+        id: &str,
+        patch: &GroupPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<GroupRow> {
+        dispatch!(self.update_group(id, patch, now))
+    }
+
+    pub async fn delete_group(&self, id: &str, now: DateTime<Utc>) -> StoreResult<GroupRow> {
+        dispatch!(self.delete_group(id, now))
+    }
+
+    /// The status log of one component, oldest first.
+    pub async fn status_changes(&self, component_id: &str) -> StoreResult<Vec<StatusChangeRow>> {
+        dispatch!(self.status_changes(component_id))
+    }
+
+    /// Content sync: creates or updates the group declared under `key` in site.toml.
+    pub async fn sync_content_group(
+        &self,
+        spec: &ContentGroup,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(GroupRow, SyncOutcome)> {
+        dispatch!(self.sync_content_group(spec, now))
+    }
+
+    /// Content sync: creates or updates the component declared under `key`.
+    pub async fn sync_content_component(
+        &self,
+        spec: &ContentComponent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(ComponentRow, SyncOutcome)> {
+        dispatch!(self.sync_content_component(spec, now))
+    }
+
+    // --- incidents ------------------------------------------------------------------
+
+    pub async fn create_incident(
+        &self,
+        req: &IncidentRequest,
+        settings: &IncidentSettings,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IncidentRecord> {
+        dispatch!(self.create_incident(req, settings, now))
+    }
+
+    pub async fn patch_incident(
+        &self,
+        id: &str,
+        req: &IncidentRequest,
+        settings: &IncidentSettings,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IncidentRecord> {
+        dispatch!(self.patch_incident(id, req, settings, now))
+    }
+
+    pub async fn delete_incident(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IncidentRecord> {
+        dispatch!(self.delete_incident(id, now))
+    }
+
+    pub async fn get_incident(&self, id: &str) -> StoreResult<IncidentRecord> {
+        dispatch!(self.get_incident(id))
+    }
+
+    pub async fn list_incidents(&self, query: &IncidentQuery) -> StoreResult<Vec<IncidentRecord>> {
+        dispatch!(self.list_incidents(query))
+    }
+
+    pub async fn edit_update(
+        &self,
+        incident_id: &str,
+        update_id: &str,
+        edit: &UpdateEdit,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UpdateRecord> {
+        dispatch!(self.edit_update(incident_id, update_id, edit, now))
+    }
+
+    // --- API keys -------------------------------------------------------------------
+
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ApiKeyRow> {
+        dispatch!(self.create_api_key(name, key_hash, now))
+    }
+
+    pub async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRow>> {
+        dispatch!(self.list_api_keys())
+    }
+
+    pub async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyRow> {
+        dispatch!(self.revoke_api_key(id, now))
+    }
+
+    /// The live key with this hash, marking it used (at most once a minute).
+    pub async fn use_api_key(
+        &self,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ApiKeyRow>> {
+        dispatch!(self.use_api_key(key_hash, now))
+    }
+}

@@ -1,0 +1,370 @@
+//! Rows as stored, and the inputs of store operations. Enum columns are kept as text
+//! in rows and read through the domain parsers by the methods here.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::incident::{effective_impact, IncidentState};
+use crate::domain::{ComponentStatus, Impact, IncidentKind, IncidentStatus};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PageRow {
+    pub id: String,
+    pub name: String,
+    pub time_zone: String,
+    pub website_url: Option<String>,
+    pub page_description: Option<String>,
+    pub headline: Option<String>,
+    pub support_url: Option<String>,
+    pub notifications_from_email: Option<String>,
+    pub notifications_email_footer: Option<String>,
+    pub allow_page_subscribers: bool,
+    pub allow_incident_subscribers: bool,
+    pub allow_email_subscribers: bool,
+    pub allow_rss_atom_feeds: bool,
+    pub content_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The page as site.toml declares it.
+#[derive(Debug, Clone)]
+pub struct PageSeed {
+    /// A fixed id from site.toml, or `None` to generate one on first start.
+    pub id: Option<String>,
+    pub name: String,
+    pub time_zone: String,
+    pub content_hash: String,
+}
+
+/// Settings the management API may change. `None` leaves a field alone; for optional
+/// text, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct PagePatch {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub website_url: Option<Option<String>>,
+    pub page_description: Option<Option<String>>,
+    pub headline: Option<Option<String>>,
+    pub support_url: Option<Option<String>>,
+    pub notifications_from_email: Option<Option<String>>,
+    pub notifications_email_footer: Option<Option<String>>,
+    pub allow_page_subscribers: Option<bool>,
+    pub allow_incident_subscribers: Option<bool>,
+    pub allow_email_subscribers: Option<bool>,
+    pub allow_rss_atom_feeds: Option<bool>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub position: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ComponentRow {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub group_id: Option<String>,
+    pub position: i64,
+    pub showcase: bool,
+    pub only_show_if_degraded: bool,
+    pub start_date: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ComponentRow {
+    pub fn status(&self) -> ComponentStatus {
+        ComponentStatus::from_db(&self.status)
+    }
+}
+
+/// All components and groups, each list ordered by position.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentTree {
+    pub groups: Vec<GroupRow>,
+    pub components: Vec<ComponentRow>,
+}
+
+impl ComponentTree {
+    pub fn component(&self, id: &str) -> Option<&ComponentRow> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    pub fn children<'a>(
+        &'a self,
+        group_id: &'a str,
+    ) -> impl Iterator<Item = &'a ComponentRow> + 'a {
+        self.components
+            .iter()
+            .filter(move |c| c.group_id.as_deref() == Some(group_id))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewComponent {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: Option<ComponentStatus>,
+    pub group_id: Option<String>,
+    pub showcase: Option<bool>,
+    pub only_show_if_degraded: Option<bool>,
+    pub start_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ComponentPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<ComponentStatus>,
+    /// `Some(None)` moves the component to the top level.
+    pub group_id: Option<Option<String>>,
+    pub showcase: Option<bool>,
+    pub only_show_if_degraded: Option<bool>,
+    pub start_date: Option<Option<NaiveDate>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewGroup {
+    pub name: String,
+    pub description: Option<String>,
+    pub component_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub component_ids: Option<Vec<String>>,
+}
+
+/// A group declared in site.toml, identified by its `key` across restarts.
+#[derive(Debug, Clone)]
+pub struct ContentGroup {
+    pub key: String,
+    pub id: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub position: i64,
+    pub content_hash: String,
+}
+
+/// A component declared in site.toml.
+#[derive(Debug, Clone)]
+pub struct ContentComponent {
+    pub key: String,
+    pub id: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub status: ComponentStatus,
+    pub group_key: Option<String>,
+    pub position: i64,
+    pub showcase: bool,
+    pub only_show_if_degraded: bool,
+    pub start_date: Option<NaiveDate>,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StatusChangeRow {
+    pub component_id: String,
+    pub old_status: Option<String>,
+    pub new_status: String,
+    pub changed_at: DateTime<Utc>,
+    pub cause: String,
+    pub incident_id: Option<String>,
+    pub incident_update_id: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IncidentRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+    pub computed_impact: String,
+    pub impact_override: Option<String>,
+    pub backfilled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub monitoring_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub scheduled_until: Option<DateTime<Utc>>,
+    pub scheduled_remind_prior: bool,
+    pub scheduled_auto_in_progress: bool,
+    pub scheduled_auto_completed: bool,
+    pub auto_transition_to_maintenance_state: bool,
+    pub auto_transition_to_operational_state: bool,
+    pub auto_transition_deliver_notifications_at_start: bool,
+    pub auto_transition_deliver_notifications_at_end: bool,
+    pub reminder_intervals: Option<String>,
+    pub metadata: String,
+}
+
+impl IncidentRow {
+    pub fn status(&self) -> IncidentStatus {
+        IncidentStatus::from_db(&self.status)
+    }
+
+    pub fn kind(&self) -> IncidentKind {
+        IncidentKind::from_db(&self.kind)
+    }
+
+    pub fn impact_override(&self) -> Option<Impact> {
+        self.impact_override.as_deref().map(Impact::from_db)
+    }
+
+    pub fn impact(&self) -> Impact {
+        effective_impact(
+            Impact::from_db(&self.computed_impact),
+            self.impact_override(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UpdateRow {
+    pub id: String,
+    pub incident_id: String,
+    pub status: String,
+    pub body: String,
+    pub display_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deliver_notifications: bool,
+    pub names_components: bool,
+}
+
+impl UpdateRow {
+    pub fn status(&self) -> IncidentStatus {
+        IncidentStatus::from_db(&self.status)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AffectedRow {
+    pub incident_update_id: String,
+    pub ordinal: i64,
+    pub component_id: String,
+    pub name: String,
+    pub old_status: String,
+    pub new_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateRecord {
+    pub row: UpdateRow,
+    /// `None` when the update named no component.
+    pub affected: Option<Vec<AffectedRow>>,
+}
+
+/// An incident with its timeline (newest first) and affected component ids.
+#[derive(Debug, Clone)]
+pub struct IncidentRecord {
+    pub incident: IncidentRow,
+    pub updates: Vec<UpdateRecord>,
+    pub component_ids: Vec<String>,
+}
+
+impl IncidentRecord {
+    pub fn state(&self) -> IncidentState {
+        let row = &self.incident;
+        IncidentState {
+            status: row.status(),
+            kind: row.kind(),
+            backfilled: row.backfilled,
+            computed_impact: Impact::from_db(&row.computed_impact),
+            monitoring_at: row.monitoring_at,
+            resolved_at: row.resolved_at,
+            scheduled_for: row.scheduled_for,
+            scheduled_until: row.scheduled_until,
+            affected_component_ids: self.component_ids.clone(),
+        }
+    }
+}
+
+/// Incident fields that carry no rules: stored and echoed.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentSettings {
+    /// JSON text of the `metadata` object.
+    pub metadata: Option<String>,
+    pub scheduled_remind_prior: Option<bool>,
+    pub scheduled_auto_in_progress: Option<bool>,
+    pub scheduled_auto_completed: Option<bool>,
+    pub auto_transition_to_maintenance_state: Option<bool>,
+    pub auto_transition_to_operational_state: Option<bool>,
+    pub auto_transition_deliver_notifications_at_start: Option<bool>,
+    pub auto_transition_deliver_notifications_at_end: Option<bool>,
+    pub reminder_intervals: Option<Option<String>>,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentFilter {
+    /// Incidents and maintenances, newest first (v1 `GET incidents`).
+    Everything,
+    /// Realtime incidents in any state, newest first.
+    Incidents,
+    /// Realtime incidents not yet resolved, newest first.
+    Unresolved,
+    /// Maintenances in any state, newest first.
+    Maintenances,
+    /// Maintenances not yet started, soonest first.
+    UpcomingMaintenances,
+    /// Maintenances in progress or verifying, by start.
+    ActiveMaintenances,
+    /// Maintenances not completed, soonest first.
+    OpenMaintenances,
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentQuery {
+    pub filter: IncidentFilter,
+    /// Case-insensitive search in names and update bodies, or an exact status.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl IncidentQuery {
+    pub fn new(filter: IncidentFilter, limit: i64) -> Self {
+        Self {
+            filter,
+            search: None,
+            limit,
+            offset: 0,
+        }
+    }
+}
+
+/// Editing one timeline entry: its text and display time, never its status.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateEdit {
+    pub body: Option<String>,
+    pub display_at: Option<DateTime<Utc>>,
+    pub deliver_notifications: Option<bool>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

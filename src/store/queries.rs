@@ -1,0 +1,1391 @@
+//! The store's SQL, compiled once per backend: `sqlite.rs` and `postgres.rs` each
+//! include this file as their `queries` module with their own `Db`. Write it once,
+//! in SQL both dialects understand.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{QueryBuilder, Transaction};
+
+use super::{Db, WRITE_LOCK};
+use crate::domain::ids::new_id;
+use crate::domain::incident::{self, CurrentStatuses, IncidentRequest, Plan};
+use crate::domain::text::{parse_body, BODY_MAX};
+use crate::domain::{ComponentStatus, DomainError};
+use crate::store::{
+    AffectedRow, ApiKeyRow, ComponentPatch, ComponentRow, ComponentTree, ContentComponent,
+    ContentGroup, GroupPatch, GroupRow, IncidentFilter, IncidentQuery, IncidentRecord, IncidentRow,
+    IncidentSettings, NewComponent, NewGroup, PagePatch, PageRow, PageSeed, Pools, StatusChangeRow,
+    StoreError, StoreResult, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
+};
+
+type P = Pools<Db>;
+type Conn = <Db as sqlx::Database>::Connection;
+type Tx = Transaction<'static, Db>;
+
+/// Starts a write transaction (and, on PostgreSQL, takes the write lock).
+async fn begin(p: &P) -> StoreResult<Tx> {
+    let mut tx = p.write.begin().await?;
+    if let Some(lock) = WRITE_LOCK {
+        sqlx::query(lock).execute(&mut *tx).await?;
+    }
+    Ok(tx)
+}
+
+/// Every public change moves the page's `updated_at` (v2 `page.updated_at`).
+async fn touch_page(conn: &mut Conn, now: DateTime<Utc>) -> StoreResult<()> {
+    sqlx::query("UPDATE page SET updated_at = $1")
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// --- page ------------------------------------------------------------------------------
+
+pub async fn page(p: &P) -> StoreResult<PageRow> {
+    let mut conn = p.read.acquire().await?;
+    load_page(&mut conn).await
+}
+
+async fn load_page(conn: &mut Conn) -> StoreResult<PageRow> {
+    sqlx::query_as::<_, PageRow>("SELECT * FROM page LIMIT 1")
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound("page"))
+}
+
+pub async fn ensure_page(p: &P, seed: &PageSeed, now: DateTime<Utc>) -> StoreResult<PageRow> {
+    let mut tx = begin(p).await?;
+    let existing = sqlx::query_as::<_, PageRow>("SELECT * FROM page LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    match existing {
+        None => {
+            sqlx::query(
+                "INSERT INTO page (id, name, time_zone, content_hash, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(seed.id.clone().unwrap_or_else(new_id))
+            .bind(&seed.name)
+            .bind(&seed.time_zone)
+            .bind(&seed.content_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(row) if row.content_hash.as_deref() != Some(seed.content_hash.as_str()) => {
+            sqlx::query(
+                "UPDATE page SET name = $1, time_zone = $2, content_hash = $3, updated_at = $4",
+            )
+            .bind(&seed.name)
+            .bind(&seed.time_zone)
+            .bind(&seed.content_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(_) => {}
+    }
+    let page = load_page(&mut tx).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+pub async fn update_page(p: &P, patch: &PagePatch, now: DateTime<Utc>) -> StoreResult<PageRow> {
+    let mut tx = begin(p).await?;
+    let mut page = load_page(&mut tx).await?;
+    fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+        if let Some(v) = value {
+            *target = v.clone();
+        }
+    }
+    set(&mut page.name, &patch.name);
+    set(&mut page.time_zone, &patch.time_zone);
+    set(&mut page.website_url, &patch.website_url);
+    set(&mut page.page_description, &patch.page_description);
+    set(&mut page.headline, &patch.headline);
+    set(&mut page.support_url, &patch.support_url);
+    set(
+        &mut page.notifications_from_email,
+        &patch.notifications_from_email,
+    );
+    set(
+        &mut page.notifications_email_footer,
+        &patch.notifications_email_footer,
+    );
+    set(
+        &mut page.allow_page_subscribers,
+        &patch.allow_page_subscribers,
+    );
+    set(
+        &mut page.allow_incident_subscribers,
+        &patch.allow_incident_subscribers,
+    );
+    set(
+        &mut page.allow_email_subscribers,
+        &patch.allow_email_subscribers,
+    );
+    set(&mut page.allow_rss_atom_feeds, &patch.allow_rss_atom_feeds);
+    sqlx::query(
+        "UPDATE page SET name = $1, time_zone = $2, website_url = $3, page_description = $4,
+             headline = $5, support_url = $6, notifications_from_email = $7,
+             notifications_email_footer = $8, allow_page_subscribers = $9,
+             allow_incident_subscribers = $10, allow_email_subscribers = $11,
+             allow_rss_atom_feeds = $12, updated_at = $13
+         WHERE id = $14",
+    )
+    .bind(&page.name)
+    .bind(&page.time_zone)
+    .bind(&page.website_url)
+    .bind(&page.page_description)
+    .bind(&page.headline)
+    .bind(&page.support_url)
+    .bind(&page.notifications_from_email)
+    .bind(&page.notifications_email_footer)
+    .bind(page.allow_page_subscribers)
+    .bind(page.allow_incident_subscribers)
+    .bind(page.allow_email_subscribers)
+    .bind(page.allow_rss_atom_feeds)
+    .bind(now)
+    .bind(&page.id)
+    .execute(&mut *tx)
+    .await?;
+    let page = load_page(&mut tx).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+// --- components and groups ---------------------------------------------------------------
+
+const COMPONENT_COLUMNS: &str = "id, name, description, status, group_id, position, showcase, \
+     only_show_if_degraded, start_date, created_at, updated_at";
+const GROUP_COLUMNS: &str = "id, name, description, position, created_at, updated_at";
+
+pub async fn list_components(p: &P) -> StoreResult<ComponentTree> {
+    let mut conn = p.read.acquire().await?;
+    load_tree(&mut conn).await
+}
+
+async fn load_tree(conn: &mut Conn) -> StoreResult<ComponentTree> {
+    let groups = sqlx::query_as::<_, GroupRow>(&format!(
+        "SELECT {GROUP_COLUMNS} FROM component_groups ORDER BY position, created_at, id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let components = sqlx::query_as::<_, ComponentRow>(&format!(
+        "SELECT {COMPONENT_COLUMNS} FROM components ORDER BY position, created_at, id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ComponentTree { groups, components })
+}
+
+async fn find_component(conn: &mut Conn, id: &str) -> StoreResult<Option<ComponentRow>> {
+    Ok(sqlx::query_as::<_, ComponentRow>(&format!(
+        "SELECT {COMPONENT_COLUMNS} FROM components WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+async fn find_group(conn: &mut Conn, id: &str) -> StoreResult<Option<GroupRow>> {
+    Ok(sqlx::query_as::<_, GroupRow>(&format!(
+        "SELECT {GROUP_COLUMNS} FROM component_groups WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Position after the last sibling: groups and ungrouped components share the top level.
+async fn next_position(conn: &mut Conn, group_id: Option<&str>) -> StoreResult<i64> {
+    let last: Option<i64> = match group_id {
+        None => {
+            sqlx::query_scalar(
+                "SELECT MAX(position) FROM (
+                     SELECT position FROM components WHERE group_id IS NULL
+                     UNION ALL SELECT position FROM component_groups) AS top_level",
+            )
+            .fetch_one(conn)
+            .await?
+        }
+        Some(group) => {
+            sqlx::query_scalar("SELECT MAX(position) FROM components WHERE group_id = $1")
+                .bind(group)
+                .fetch_one(conn)
+                .await?
+        }
+    };
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// Renumbers the positions of a container 1..n, keeping their order.
+async fn renumber(conn: &mut Conn, group_id: Option<&str>) -> StoreResult<()> {
+    let siblings: Vec<(String, bool, i64)> = match group_id {
+        None => {
+            sqlx::query_as(
+                "SELECT id, is_group, position FROM (
+                     SELECT id, FALSE AS is_group, position, created_at FROM components
+                         WHERE group_id IS NULL
+                     UNION ALL
+                     SELECT id, TRUE AS is_group, position, created_at FROM component_groups
+                 ) AS top_level ORDER BY position, created_at, id",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Some(group) => {
+            sqlx::query_as(
+                "SELECT id, FALSE AS is_group, position FROM components WHERE group_id = $1
+                 ORDER BY position, created_at, id",
+            )
+            .bind(group)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    for (index, (id, is_group, position)) in siblings.into_iter().enumerate() {
+        let wanted = index as i64 + 1;
+        if position != wanted {
+            let table = if is_group {
+                "component_groups"
+            } else {
+                "components"
+            };
+            sqlx::query(&format!("UPDATE {table} SET position = $1 WHERE id = $2"))
+                .bind(wanted)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A group cannot be empty: it goes when its last component leaves.
+async fn drop_group_if_empty(conn: &mut Conn, group_id: &str) -> StoreResult<()> {
+    let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM components WHERE group_id = $1")
+        .bind(group_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if children == 0 {
+        sqlx::query("DELETE FROM component_groups WHERE id = $1")
+            .bind(group_id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        renumber(conn, Some(group_id)).await?;
+    }
+    Ok(())
+}
+
+struct StatusLogEntry<'a> {
+    component_id: &'a str,
+    old: Option<ComponentStatus>,
+    new: ComponentStatus,
+    at: DateTime<Utc>,
+    cause: &'a str,
+    incident_id: Option<&'a str>,
+    incident_update_id: Option<&'a str>,
+}
+
+async fn log_status(conn: &mut Conn, entry: StatusLogEntry<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO component_status_changes
+             (component_id, old_status, new_status, changed_at, cause, incident_id, incident_update_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(entry.component_id)
+    .bind(entry.old.map(ComponentStatus::as_str))
+    .bind(entry.new.as_str())
+    .bind(entry.at)
+    .bind(entry.cause)
+    .bind(entry.incident_id)
+    .bind(entry.incident_update_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn require_group(conn: &mut Conn, field: &str, group_id: &str) -> StoreResult<()> {
+    match find_group(conn, group_id).await? {
+        Some(_) => Ok(()),
+        None => {
+            Err(DomainError::new(field, format!("names an unknown group id {group_id:?}")).into())
+        }
+    }
+}
+
+async fn insert_component(
+    conn: &mut Conn,
+    id: &str,
+    new: &NewComponent,
+    position: i64,
+    content: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let status = new.status.unwrap_or(ComponentStatus::Operational);
+    sqlx::query(
+        "INSERT INTO components (id, name, description, status, group_id, position, showcase,
+             only_show_if_degraded, start_date, content_key, content_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(id)
+    .bind(&new.name)
+    .bind(&new.description)
+    .bind(status.as_str())
+    .bind(&new.group_id)
+    .bind(position)
+    .bind(new.showcase.unwrap_or(true))
+    .bind(new.only_show_if_degraded.unwrap_or(false))
+    .bind(new.start_date)
+    .bind(content.map(|(key, _)| key))
+    .bind(content.map(|(_, hash)| hash))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let cause = if content.is_some() {
+        "content"
+    } else {
+        "created"
+    };
+    log_status(
+        conn,
+        StatusLogEntry {
+            component_id: id,
+            old: None,
+            new: status,
+            at: now,
+            cause,
+            incident_id: None,
+            incident_update_id: None,
+        },
+    )
+    .await
+}
+
+pub async fn create_component(
+    p: &P,
+    new: &NewComponent,
+    now: DateTime<Utc>,
+) -> StoreResult<ComponentRow> {
+    let mut tx = begin(p).await?;
+    if let Some(group) = &new.group_id {
+        require_group(&mut tx, "component[group_id]", group).await?;
+    }
+    let position = next_position(&mut tx, new.group_id.as_deref()).await?;
+    let id = new_id();
+    insert_component(&mut tx, &id, new, position, None, now).await?;
+    touch_page(&mut tx, now).await?;
+    let row = find_component(&mut tx, &id)
+        .await?
+        .ok_or(StoreError::NotFound("component"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn update_component(
+    p: &P,
+    id: &str,
+    patch: &ComponentPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<ComponentRow> {
+    let mut tx = begin(p).await?;
+    let mut row = find_component(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component"))?;
+    if let Some(name) = &patch.name {
+        row.name = name.clone();
+    }
+    if let Some(description) = &patch.description {
+        row.description = description.clone();
+    }
+    if let Some(showcase) = patch.showcase {
+        row.showcase = showcase;
+    }
+    if let Some(only) = patch.only_show_if_degraded {
+        row.only_show_if_degraded = only;
+    }
+    if let Some(start_date) = patch.start_date {
+        row.start_date = start_date;
+    }
+    if let Some(status) = patch.status {
+        let old = row.status();
+        if old != status {
+            row.status = status.as_str().to_owned();
+            log_status(
+                &mut tx,
+                StatusLogEntry {
+                    component_id: id,
+                    old: Some(old),
+                    new: status,
+                    at: now,
+                    cause: "manual",
+                    incident_id: None,
+                    incident_update_id: None,
+                },
+            )
+            .await?;
+        }
+    }
+    let old_group = row.group_id.clone();
+    if let Some(new_group) = &patch.group_id {
+        if *new_group != old_group {
+            if let Some(group) = new_group {
+                require_group(&mut tx, "component[group_id]", group).await?;
+            }
+            row.position = next_position(&mut tx, new_group.as_deref()).await?;
+            row.group_id = new_group.clone();
+        }
+    }
+    sqlx::query(
+        "UPDATE components SET name = $1, description = $2, status = $3, group_id = $4,
+             position = $5, showcase = $6, only_show_if_degraded = $7, start_date = $8,
+             updated_at = $9
+         WHERE id = $10",
+    )
+    .bind(&row.name)
+    .bind(&row.description)
+    .bind(&row.status)
+    .bind(&row.group_id)
+    .bind(row.position)
+    .bind(row.showcase)
+    .bind(row.only_show_if_degraded)
+    .bind(row.start_date)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if old_group != row.group_id {
+        if let Some(group) = &old_group {
+            drop_group_if_empty(&mut tx, group).await?;
+        }
+        renumber(&mut tx, None).await?;
+    }
+    touch_page(&mut tx, now).await?;
+    let row = find_component(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn delete_component(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    let mut tx = begin(p).await?;
+    let row = find_component(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component"))?;
+    sqlx::query("DELETE FROM components WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(group) = &row.group_id {
+        drop_group_if_empty(&mut tx, group).await?;
+    }
+    renumber(&mut tx, None).await?;
+    touch_page(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks a group's member list: not empty, every id a known component.
+async fn check_members(conn: &mut Conn, ids: &[String]) -> StoreResult<()> {
+    const FIELD: &str = "component_group[components]";
+    if ids.is_empty() {
+        return Err(DomainError::new(
+            FIELD,
+            "can't be empty: a group needs at least one component",
+        )
+        .into());
+    }
+    for id in ids {
+        if find_component(conn, id).await?.is_none() {
+            return Err(
+                DomainError::new(FIELD, format!("names an unknown component id {id:?}")).into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Makes `ids` the members of `group_id`, in that order. Former members move to the top
+/// level; groups that lose their last member go.
+async fn set_members(
+    conn: &mut Conn,
+    group_id: &str,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let former: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM components WHERE group_id = $1 ORDER BY position, created_at, id",
+    )
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in former.iter().filter(|id| !ids.contains(id)) {
+        let position = next_position(conn, None).await?;
+        sqlx::query(
+            "UPDATE components SET group_id = NULL, position = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(position)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut left_groups: Vec<String> = Vec::new();
+    for (index, id) in ids.iter().enumerate() {
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT group_id FROM components WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        if let Some(previous) = previous.filter(|g| g != group_id) {
+            left_groups.push(previous);
+        }
+        sqlx::query(
+            "UPDATE components SET group_id = $1, position = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(group_id)
+        .bind(index as i64 + 1)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for group in left_groups {
+        drop_group_if_empty(conn, &group).await?;
+    }
+    renumber(conn, None).await
+}
+
+pub async fn create_group(p: &P, new: &NewGroup, now: DateTime<Utc>) -> StoreResult<GroupRow> {
+    let mut tx = begin(p).await?;
+    check_members(&mut tx, &new.component_ids).await?;
+    let id = new_id();
+    let position = next_position(&mut tx, None).await?;
+    sqlx::query(
+        "INSERT INTO component_groups (id, name, description, position, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&new.name)
+    .bind(&new.description)
+    .bind(position)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    set_members(&mut tx, &id, &new.component_ids, now).await?;
+    touch_page(&mut tx, now).await?;
+    let row = find_group(&mut tx, &id)
+        .await?
+        .ok_or(StoreError::NotFound("component group"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn update_group(
+    p: &P,
+    id: &str,
+    patch: &GroupPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<GroupRow> {
+    let mut tx = begin(p).await?;
+    let mut row = find_group(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component group"))?;
+    if let Some(name) = &patch.name {
+        row.name = name.clone();
+    }
+    if let Some(description) = &patch.description {
+        row.description = description.clone();
+    }
+    sqlx::query(
+        "UPDATE component_groups SET name = $1, description = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(&row.name)
+    .bind(&row.description)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(ids) = &patch.component_ids {
+        check_members(&mut tx, ids).await?;
+        set_members(&mut tx, id, ids, now).await?;
+    }
+    touch_page(&mut tx, now).await?;
+    let row = find_group(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component group"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn delete_group(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<GroupRow> {
+    let mut tx = begin(p).await?;
+    let row = find_group(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound("component group"))?;
+    // Children are orphaned, not deleted: they move to the end of the top level.
+    let children: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM components WHERE group_id = $1 ORDER BY position, created_at, id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for child in &children {
+        let position = next_position(&mut tx, None).await?;
+        sqlx::query(
+            "UPDATE components SET group_id = NULL, position = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(position)
+        .bind(now)
+        .bind(child)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM component_groups WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    renumber(&mut tx, None).await?;
+    touch_page(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn status_changes(p: &P, component_id: &str) -> StoreResult<Vec<StatusChangeRow>> {
+    Ok(sqlx::query_as::<_, StatusChangeRow>(
+        "SELECT component_id, old_status, new_status, changed_at, cause, incident_id, incident_update_id
+         FROM component_status_changes WHERE component_id = $1 ORDER BY changed_at, id",
+    )
+    .bind(component_id)
+    .fetch_all(&p.read)
+    .await?)
+}
+
+pub async fn sync_content_group(
+    p: &P,
+    spec: &ContentGroup,
+    now: DateTime<Utc>,
+) -> StoreResult<(GroupRow, SyncOutcome)> {
+    let mut tx = begin(p).await?;
+    let existing: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, content_hash FROM component_groups WHERE content_key = $1")
+            .bind(&spec.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (id, outcome) = match existing {
+        None => {
+            let id = spec.id.clone().unwrap_or_else(new_id);
+            sqlx::query(
+                "INSERT INTO component_groups
+                     (id, name, description, position, content_key, content_hash, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(&id)
+            .bind(&spec.name)
+            .bind(&spec.description)
+            .bind(spec.position)
+            .bind(&spec.key)
+            .bind(&spec.content_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            (id, SyncOutcome::Created)
+        }
+        Some((id, hash)) if hash.as_deref() != Some(spec.content_hash.as_str()) => {
+            sqlx::query(
+                "UPDATE component_groups SET name = $1, description = $2, position = $3,
+                     content_hash = $4, updated_at = $5
+                 WHERE id = $6",
+            )
+            .bind(&spec.name)
+            .bind(&spec.description)
+            .bind(spec.position)
+            .bind(&spec.content_hash)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            (id, SyncOutcome::Updated)
+        }
+        Some((id, _)) => (id, SyncOutcome::Unchanged),
+    };
+    if outcome != SyncOutcome::Unchanged {
+        touch_page(&mut tx, now).await?;
+    }
+    let row = find_group(&mut tx, &id)
+        .await?
+        .ok_or(StoreError::NotFound("component group"))?;
+    tx.commit().await?;
+    Ok((row, outcome))
+}
+
+pub async fn sync_content_component(
+    p: &P,
+    spec: &ContentComponent,
+    now: DateTime<Utc>,
+) -> StoreResult<(ComponentRow, SyncOutcome)> {
+    let mut tx = begin(p).await?;
+    let group_id: Option<String> = match &spec.group_key {
+        None => None,
+        Some(key) => Some(
+            sqlx::query_scalar("SELECT id FROM component_groups WHERE content_key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::new("group", format!("names an unknown group {key:?}"))
+                })?,
+        ),
+    };
+    let existing: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, content_hash FROM components WHERE content_key = $1")
+            .bind(&spec.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (id, outcome) = match existing {
+        None => {
+            let id = spec.id.clone().unwrap_or_else(new_id);
+            let new = NewComponent {
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                status: Some(spec.status),
+                group_id,
+                showcase: Some(spec.showcase),
+                only_show_if_degraded: Some(spec.only_show_if_degraded),
+                start_date: spec.start_date,
+            };
+            insert_component(
+                &mut tx,
+                &id,
+                &new,
+                spec.position,
+                Some((&spec.key, &spec.content_hash)),
+                now,
+            )
+            .await?;
+            (id, SyncOutcome::Created)
+        }
+        Some((id, hash)) if hash.as_deref() != Some(spec.content_hash.as_str()) => {
+            let row = find_component(&mut tx, &id)
+                .await?
+                .ok_or(StoreError::NotFound("component"))?;
+            if row.status() != spec.status {
+                log_status(
+                    &mut tx,
+                    StatusLogEntry {
+                        component_id: &id,
+                        old: Some(row.status()),
+                        new: spec.status,
+                        at: now,
+                        cause: "content",
+                        incident_id: None,
+                        incident_update_id: None,
+                    },
+                )
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE components SET name = $1, description = $2, status = $3, group_id = $4,
+                     position = $5, showcase = $6, only_show_if_degraded = $7, start_date = $8,
+                     content_hash = $9, updated_at = $10
+                 WHERE id = $11",
+            )
+            .bind(&spec.name)
+            .bind(&spec.description)
+            .bind(spec.status.as_str())
+            .bind(&group_id)
+            .bind(spec.position)
+            .bind(spec.showcase)
+            .bind(spec.only_show_if_degraded)
+            .bind(spec.start_date)
+            .bind(&spec.content_hash)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            (id, SyncOutcome::Updated)
+        }
+        Some((id, _)) => (id, SyncOutcome::Unchanged),
+    };
+    if outcome != SyncOutcome::Unchanged {
+        touch_page(&mut tx, now).await?;
+    }
+    let row = find_component(&mut tx, &id)
+        .await?
+        .ok_or(StoreError::NotFound("component"))?;
+    tx.commit().await?;
+    Ok((row, outcome))
+}
+
+// --- incidents ----------------------------------------------------------------------------
+
+const INCIDENT_COLUMNS: &str = "id, kind, name, status, computed_impact, impact_override, \
+     backfilled, created_at, updated_at, started_at, monitoring_at, resolved_at, scheduled_for, \
+     scheduled_until, scheduled_remind_prior, scheduled_auto_in_progress, scheduled_auto_completed, \
+     auto_transition_to_maintenance_state, auto_transition_to_operational_state, \
+     auto_transition_deliver_notifications_at_start, auto_transition_deliver_notifications_at_end, \
+     reminder_intervals, metadata";
+
+const UPDATE_COLUMNS: &str = "id, incident_id, status, body, display_at, created_at, updated_at, \
+     deliver_notifications, names_components";
+
+async fn current_statuses(conn: &mut Conn) -> StoreResult<CurrentStatuses> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM components")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, status)| (id, ComponentStatus::from_db(&status)))
+        .collect())
+}
+
+fn apply_settings(row: &mut IncidentRow, s: &IncidentSettings) {
+    fn set(target: &mut bool, value: Option<bool>) {
+        if let Some(v) = value {
+            *target = v;
+        }
+    }
+    if let Some(metadata) = &s.metadata {
+        row.metadata = metadata.clone();
+    }
+    set(&mut row.scheduled_remind_prior, s.scheduled_remind_prior);
+    set(
+        &mut row.scheduled_auto_in_progress,
+        s.scheduled_auto_in_progress,
+    );
+    set(
+        &mut row.scheduled_auto_completed,
+        s.scheduled_auto_completed,
+    );
+    set(
+        &mut row.auto_transition_to_maintenance_state,
+        s.auto_transition_to_maintenance_state,
+    );
+    set(
+        &mut row.auto_transition_to_operational_state,
+        s.auto_transition_to_operational_state,
+    );
+    set(
+        &mut row.auto_transition_deliver_notifications_at_start,
+        s.auto_transition_deliver_notifications_at_start,
+    );
+    set(
+        &mut row.auto_transition_deliver_notifications_at_end,
+        s.auto_transition_deliver_notifications_at_end,
+    );
+    if let Some(intervals) = &s.reminder_intervals {
+        row.reminder_intervals = intervals.clone();
+    }
+}
+
+/// Copies the plan's decisions onto the incident row.
+fn apply_plan_to_row(row: &mut IncidentRow, plan: &Plan, now: DateTime<Utc>) {
+    if let Some(name) = &plan.name {
+        row.name = name.clone();
+    }
+    row.status = plan.status.as_str().to_owned();
+    row.computed_impact = plan.computed_impact.as_str().to_owned();
+    if let Some(impact_override) = plan.impact_override {
+        row.impact_override = impact_override.map(|i| i.as_str().to_owned());
+    }
+    row.monitoring_at = plan.monitoring_at;
+    row.resolved_at = plan.resolved_at;
+    row.scheduled_for = plan.scheduled_for;
+    row.scheduled_until = plan.scheduled_until;
+    row.updated_at = now;
+}
+
+async fn write_incident_row(conn: &mut Conn, row: &IncidentRow, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        format!(
+            "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        )
+    } else {
+        "UPDATE incidents SET kind = $2, name = $3, status = $4, computed_impact = $5,
+             impact_override = $6, backfilled = $7, created_at = $8, updated_at = $9,
+             started_at = $10, monitoring_at = $11, resolved_at = $12, scheduled_for = $13,
+             scheduled_until = $14, scheduled_remind_prior = $15, scheduled_auto_in_progress = $16,
+             scheduled_auto_completed = $17, auto_transition_to_maintenance_state = $18,
+             auto_transition_to_operational_state = $19,
+             auto_transition_deliver_notifications_at_start = $20,
+             auto_transition_deliver_notifications_at_end = $21, reminder_intervals = $22,
+             metadata = $23
+         WHERE id = $1"
+            .to_owned()
+    };
+    sqlx::query(&sql)
+        .bind(&row.id)
+        .bind(&row.kind)
+        .bind(&row.name)
+        .bind(&row.status)
+        .bind(&row.computed_impact)
+        .bind(&row.impact_override)
+        .bind(row.backfilled)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(row.started_at)
+        .bind(row.monitoring_at)
+        .bind(row.resolved_at)
+        .bind(row.scheduled_for)
+        .bind(row.scheduled_until)
+        .bind(row.scheduled_remind_prior)
+        .bind(row.scheduled_auto_in_progress)
+        .bind(row.scheduled_auto_completed)
+        .bind(row.auto_transition_to_maintenance_state)
+        .bind(row.auto_transition_to_operational_state)
+        .bind(row.auto_transition_deliver_notifications_at_start)
+        .bind(row.auto_transition_deliver_notifications_at_end)
+        .bind(&row.reminder_intervals)
+        .bind(&row.metadata)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes the plan's timeline entry, component changes (with their log entries) and
+/// affected-component bookkeeping.
+async fn apply_plan(
+    conn: &mut Conn,
+    incident_id: &str,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for component_id in &plan.add_component_ids {
+        sqlx::query(
+            "INSERT INTO incident_components (incident_id, component_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(incident_id)
+        .bind(component_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut update_id = None;
+    if let Some(update) = &plan.update {
+        let id = new_id();
+        sqlx::query(&format!(
+            "INSERT INTO incident_updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)"
+        ))
+        .bind(&id)
+        .bind(incident_id)
+        .bind(update.status.as_str())
+        .bind(&update.body)
+        .bind(update.display_at)
+        .bind(now)
+        .bind(update.deliver_notifications)
+        .bind(update.affected.is_some())
+        .execute(&mut *conn)
+        .await?;
+        for (ordinal, affected) in update.affected.iter().flatten().enumerate() {
+            let name: String = sqlx::query_scalar("SELECT name FROM components WHERE id = $1")
+                .bind(&affected.component_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO incident_update_components
+                     (incident_update_id, ordinal, component_id, name, old_status, new_status)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&id)
+            .bind(ordinal as i64)
+            .bind(&affected.component_id)
+            .bind(name)
+            .bind(affected.old_status.as_str())
+            .bind(affected.new_status.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
+        update_id = Some(id);
+    }
+    for change in &plan.component_changes {
+        sqlx::query("UPDATE components SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(change.new_status.as_str())
+            .bind(now)
+            .bind(&change.component_id)
+            .execute(&mut *conn)
+            .await?;
+        log_status(
+            conn,
+            StatusLogEntry {
+                component_id: &change.component_id,
+                old: Some(change.old_status),
+                new: change.new_status,
+                at: now,
+                cause: "incident",
+                incident_id: Some(incident_id),
+                incident_update_id: update_id.as_deref(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn create_incident(
+    p: &P,
+    req: &IncidentRequest,
+    settings: &IncidentSettings,
+    now: DateTime<Utc>,
+) -> StoreResult<IncidentRecord> {
+    let mut tx = begin(p).await?;
+    let current = current_statuses(&mut tx).await?;
+    let plan = incident::plan_create(req, &current, now)?;
+    let mut row = IncidentRow {
+        id: new_id(),
+        kind: plan.kind.as_str().to_owned(),
+        name: String::new(),
+        status: String::new(),
+        computed_impact: String::new(),
+        impact_override: None,
+        backfilled: req.backfilled,
+        created_at: plan.created_at,
+        updated_at: now,
+        started_at: plan.started_at,
+        monitoring_at: None,
+        resolved_at: None,
+        scheduled_for: None,
+        scheduled_until: None,
+        scheduled_remind_prior: false,
+        scheduled_auto_in_progress: false,
+        scheduled_auto_completed: false,
+        auto_transition_to_maintenance_state: false,
+        auto_transition_to_operational_state: false,
+        auto_transition_deliver_notifications_at_start: false,
+        auto_transition_deliver_notifications_at_end: false,
+        reminder_intervals: None,
+        metadata: "{}".to_owned(),
+    };
+    apply_plan_to_row(&mut row, &plan, now);
+    apply_settings(&mut row, settings);
+    write_incident_row(&mut tx, &row, true).await?;
+    apply_plan(&mut tx, &row.id, &plan, now).await?;
+    touch_page(&mut tx, now).await?;
+    let record = load_incident(&mut tx, &row.id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub async fn patch_incident(
+    p: &P,
+    id: &str,
+    req: &IncidentRequest,
+    settings: &IncidentSettings,
+    now: DateTime<Utc>,
+) -> StoreResult<IncidentRecord> {
+    let mut tx = begin(p).await?;
+    let record = load_incident(&mut tx, id).await?;
+    let current = current_statuses(&mut tx).await?;
+    let plan = incident::plan_patch(&record.state(), req, &current, now)?;
+    let mut row = record.incident;
+    apply_plan_to_row(&mut row, &plan, now);
+    apply_settings(&mut row, settings);
+    write_incident_row(&mut tx, &row, false).await?;
+    apply_plan(&mut tx, id, &plan, now).await?;
+    touch_page(&mut tx, now).await?;
+    let record = load_incident(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub async fn delete_incident(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<IncidentRecord> {
+    let mut tx = begin(p).await?;
+    let record = load_incident(&mut tx, id).await?;
+    sqlx::query("DELETE FROM incidents WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    touch_page(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub async fn get_incident(p: &P, id: &str) -> StoreResult<IncidentRecord> {
+    let mut conn = p.read.acquire().await?;
+    load_incident(&mut conn, id).await
+}
+
+async fn load_incident(conn: &mut Conn, id: &str) -> StoreResult<IncidentRecord> {
+    let row = sqlx::query_as::<_, IncidentRow>(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("incident"))?;
+    let mut records = load_records(conn, vec![row]).await?;
+    records.pop().ok_or(StoreError::NotFound("incident"))
+}
+
+fn push_id_list(qb: &mut QueryBuilder<'_, Db>, ids: &[String]) {
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    qb.push(")");
+}
+
+/// Attaches timelines (newest first) and affected component ids to incident rows.
+async fn load_records(conn: &mut Conn, rows: Vec<IncidentRow>) -> StoreResult<Vec<IncidentRecord>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {UPDATE_COLUMNS} FROM incident_updates WHERE incident_id IN "
+    ));
+    push_id_list(&mut qb, &ids);
+    qb.push(" ORDER BY display_at DESC, created_at DESC, id DESC");
+    let updates: Vec<UpdateRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT a.incident_update_id, a.ordinal, a.component_id, a.name, a.old_status, a.new_status
+         FROM incident_update_components a
+         JOIN incident_updates u ON u.id = a.incident_update_id
+         WHERE u.incident_id IN ",
+    );
+    push_id_list(&mut qb, &ids);
+    qb.push(" ORDER BY a.incident_update_id, a.ordinal");
+    let affected: Vec<AffectedRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT incident_id, component_id FROM incident_components WHERE incident_id IN ",
+    );
+    push_id_list(&mut qb, &ids);
+    let links: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+
+    let mut affected_by_update: HashMap<String, Vec<AffectedRow>> = HashMap::new();
+    for a in affected {
+        affected_by_update
+            .entry(a.incident_update_id.clone())
+            .or_default()
+            .push(a);
+    }
+    let mut updates_by_incident: HashMap<String, Vec<UpdateRecord>> = HashMap::new();
+    for row in updates {
+        let affected = if row.names_components {
+            Some(affected_by_update.remove(&row.id).unwrap_or_default())
+        } else {
+            None
+        };
+        updates_by_incident
+            .entry(row.incident_id.clone())
+            .or_default()
+            .push(UpdateRecord { row, affected });
+    }
+    let mut components_by_incident: HashMap<String, Vec<String>> = HashMap::new();
+    for (incident_id, component_id) in links {
+        components_by_incident
+            .entry(incident_id)
+            .or_default()
+            .push(component_id);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|incident| IncidentRecord {
+            updates: updates_by_incident.remove(&incident.id).unwrap_or_default(),
+            component_ids: components_by_incident
+                .remove(&incident.id)
+                .unwrap_or_default(),
+            incident,
+        })
+        .collect())
+}
+
+pub async fn list_incidents(p: &P, query: &IncidentQuery) -> StoreResult<Vec<IncidentRecord>> {
+    let condition = match query.filter {
+        IncidentFilter::Everything => "1 = 1",
+        IncidentFilter::Incidents => "kind = 'realtime'",
+        IncidentFilter::Unresolved => {
+            "kind = 'realtime' AND status IN ('investigating', 'identified', 'monitoring')"
+        }
+        IncidentFilter::Maintenances => "kind = 'maintenance'",
+        IncidentFilter::UpcomingMaintenances => "kind = 'maintenance' AND status = 'scheduled'",
+        IncidentFilter::ActiveMaintenances => {
+            "kind = 'maintenance' AND status IN ('in_progress', 'verifying')"
+        }
+        IncidentFilter::OpenMaintenances => "kind = 'maintenance' AND status <> 'completed'",
+    };
+    let order = match query.filter {
+        IncidentFilter::UpcomingMaintenances
+        | IncidentFilter::ActiveMaintenances
+        | IncidentFilter::OpenMaintenances => "scheduled_for ASC, created_at ASC, id ASC",
+        _ => "created_at DESC, id DESC",
+    };
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {condition}"
+    ));
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let lowered = search.to_lowercase();
+        let pattern = format!(
+            "%{}%",
+            lowered
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        qb.push(" AND (LOWER(name) LIKE ");
+        qb.push_bind(pattern.clone());
+        qb.push(" ESCAPE '\\' OR status = ");
+        qb.push_bind(lowered);
+        qb.push(
+            " OR EXISTS (SELECT 1 FROM incident_updates u WHERE u.incident_id = incidents.id
+                 AND LOWER(u.body) LIKE ",
+        );
+        qb.push_bind(pattern);
+        qb.push(" ESCAPE '\\'))");
+    }
+    qb.push(format!(" ORDER BY {order} LIMIT "));
+    qb.push_bind(query.limit);
+    qb.push(" OFFSET ");
+    qb.push_bind(query.offset);
+    let mut conn = p.read.acquire().await?;
+    let rows: Vec<IncidentRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    load_records(&mut conn, rows).await
+}
+
+pub async fn edit_update(
+    p: &P,
+    incident_id: &str,
+    update_id: &str,
+    edit: &UpdateEdit,
+    now: DateTime<Utc>,
+) -> StoreResult<UpdateRecord> {
+    let mut tx = begin(p).await?;
+    let mut row = sqlx::query_as::<_, UpdateRow>(&format!(
+        "SELECT {UPDATE_COLUMNS} FROM incident_updates WHERE id = $1 AND incident_id = $2"
+    ))
+    .bind(update_id)
+    .bind(incident_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound("incident update"))?;
+    if let Some(body) = &edit.body {
+        row.body = parse_body("incident_update[body]", body, BODY_MAX)?;
+    }
+    if let Some(display_at) = edit.display_at {
+        row.display_at = display_at;
+    }
+    if let Some(deliver) = edit.deliver_notifications {
+        row.deliver_notifications = deliver;
+    }
+    sqlx::query(
+        "UPDATE incident_updates SET body = $1, display_at = $2, deliver_notifications = $3,
+             updated_at = $4
+         WHERE id = $5",
+    )
+    .bind(&row.body)
+    .bind(row.display_at)
+    .bind(row.deliver_notifications)
+    .bind(now)
+    .bind(update_id)
+    .execute(&mut *tx)
+    .await?;
+    // An entry moved before the start (importing or correcting history) moves the start.
+    sqlx::query(
+        "UPDATE incidents SET updated_at = $1,
+             started_at = CASE WHEN started_at > $2 THEN $2 ELSE started_at END
+         WHERE id = $3",
+    )
+    .bind(now)
+    .bind(row.display_at)
+    .bind(incident_id)
+    .execute(&mut *tx)
+    .await?;
+    touch_page(&mut tx, now).await?;
+    let record = load_incident(&mut tx, incident_id).await?;
+    tx.commit().await?;
+    record
+        .updates
+        .into_iter()
+        .find(|u| u.row.id == update_id)
+        .ok_or(StoreError::NotFound("incident update"))
+}
+
+// --- API keys ---------------------------------------------------------------------------------
+
+const KEY_COLUMNS: &str = "id, name, created_at, last_used_at, revoked_at";
+
+pub async fn create_api_key(
+    p: &P,
+    name: &str,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<ApiKeyRow> {
+    let id = new_id();
+    sqlx::query("INSERT INTO api_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(name)
+        .bind(key_hash)
+        .bind(now)
+        .execute(&p.write)
+        .await?;
+    Ok(
+        sqlx::query_as::<_, ApiKeyRow>(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
+        ))
+        .bind(&id)
+        .fetch_one(&p.write)
+        .await?,
+    )
+}
+
+pub async fn list_api_keys(p: &P) -> StoreResult<Vec<ApiKeyRow>> {
+    Ok(sqlx::query_as::<_, ApiKeyRow>(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+    ))
+    .fetch_all(&p.read)
+    .await?)
+}
+
+pub async fn revoke_api_key(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyRow> {
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&p.write)
+        .await?;
+    sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&p.write)
+        .await?
+        .ok_or(StoreError::NotFound("API key"))
+}
+
+pub async fn use_api_key(
+    p: &P,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<ApiKeyRow>> {
+    let key = sqlx::query_as::<_, ApiKeyRow>(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+    ))
+    .bind(key_hash)
+    .fetch_optional(&p.read)
+    .await?;
+    if let Some(key) = &key {
+        // One write a minute per key at most: the hot path stays read-only.
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t > Duration::minutes(1))
+        {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&key.id)
+                .execute(&p.write)
+                .await?;
+        }
+    }
+    Ok(key)
+}

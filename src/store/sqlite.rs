@@ -1,0 +1,36 @@
+//! SQLite: WAL, `synchronous=NORMAL`, foreign keys on, a busy timeout, and a single
+//! writer connection so write transactions never race for the lock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Pools, StoreResult};
+
+pub type Db = sqlx::Sqlite;
+
+/// Nothing to take: the one writer connection already serialises writes.
+const WRITE_LOCK: Option<&str> = None;
+
+#[path = "queries.rs"]
+pub(super) mod queries;
+
+pub(super) async fn connect(url: &str) -> StoreResult<Pools<Db>> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await?;
+    sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options.read_only(true))
+        .await?;
+    Ok(Pools { read, write })
+}

@@ -1,0 +1,195 @@
+//! actix-web: the app factory, the two APIs, and the server's start and stop.
+
+pub mod api_v1;
+pub mod api_v2;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod json;
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN};
+use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::content;
+use crate::store::{ComponentTree, PageRow, Store};
+use error::ApiError;
+use json::View;
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Store,
+    /// Public URL of the status page, without a trailing slash.
+    pub base_url: String,
+}
+
+/// The page and its components, read once per request that renders objects.
+pub struct Snapshot {
+    pub page: PageRow,
+    pub tree: ComponentTree,
+}
+
+impl Snapshot {
+    pub async fn load(state: &AppState) -> Result<Snapshot, ApiError> {
+        Ok(Snapshot {
+            page: state.store.page().await?,
+            tree: state.store.list_components().await?,
+        })
+    }
+
+    pub fn view<'a>(&'a self, state: &'a AppState) -> View<'a> {
+        View::new(&self.page, &self.tree, &state.base_url)
+    }
+}
+
+pub fn json_response<T: Serialize + ?Sized>(value: &T) -> Result<HttpResponse, ApiError> {
+    json_status(StatusCode::OK, value)
+}
+
+pub fn json_status<T: Serialize + ?Sized>(
+    status: StatusCode,
+    value: &T,
+) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::build(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body))
+}
+
+/// A running server bound to its port (port 0 in tests picks a free one).
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects the store (applying migrations), syncs `content/`, and binds.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let store = Store::connect(&settings.database_url).await?;
+        let site = content::sync(&store, &settings.content_dir).await?;
+        let listener = TcpListener::bind(&settings.bind)?;
+        let address = listener.local_addr()?;
+        let base_url = settings
+            .base_url
+            .clone()
+            .or(site.public_url)
+            .unwrap_or_else(|| format!("http://{address}"));
+        tracing::info!(%address, %base_url, backend = store.backend_name(), "herald is listening");
+        let state = web::Data::new(AppState { store, base_url });
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("malformed query string: {e}")).into()
+                }))
+                .configure(configure)
+                .wrap_fn(|req, srv| {
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let started = Instant::now();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        log_request(&method, &path, res.status(), started);
+                        Ok(res)
+                    }
+                })
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application {
+            port: address.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Routes and middleware; also used by tests that build the app in-process.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v2")
+            .wrap_fn(|req, srv| {
+                // The Statuspage widget fetches cross-origin: every answer, errors
+                // included, carries the CORS header, and preflights get a 204.
+                let preflight = req.method() == Method::OPTIONS;
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if preflight {
+                        *res.response_mut().status_mut() = StatusCode::NO_CONTENT;
+                    }
+                    res.headers_mut()
+                        .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                    Ok(res)
+                }
+            })
+            .configure(api_v2::routes)
+            .default_service(web::to(api_not_found)),
+    )
+    .service(
+        web::scope("/v1")
+            .wrap_fn(|mut req, srv| {
+                // `.json` is optional on every management route: strip it before routing.
+                if let Some(stripped) = req.path().strip_suffix(".json") {
+                    let uri = match req.query_string() {
+                        "" => stripped.to_owned(),
+                        query => format!("{stripped}?{query}"),
+                    };
+                    if let Ok(uri) = uri.parse::<Uri>() {
+                        req.match_info_mut().get_mut().update(&uri);
+                        req.head_mut().uri = uri;
+                    }
+                }
+                srv.call(req)
+            })
+            .configure(api_v1::routes)
+            .default_service(web::to(api_not_found)),
+    )
+    .default_service(web::to(not_found));
+}
+
+/// Logs one line per request: method, path (never the query, which may hold an API
+/// key), status and time taken.
+fn log_request(method: &Method, path: &str, status: StatusCode, started: Instant) {
+    tracing::info!(
+        %method,
+        path,
+        status = status.as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("Not found")
+}

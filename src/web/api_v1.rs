@@ -156,17 +156,18 @@ async fn update_page(
 ) -> Result<HttpResponse, ApiError> {
     page_for(&state, &path).await?;
     let f = body.resource("page")?;
-    let time_zone =
-        match f.string("time_zone")? {
-            Some(tz) if PageZone::parse(&tz).is_some() => Some(tz),
-            Some(tz) => return Err(ApiError::invalid(
+    let time_zone = match f.string("time_zone")? {
+        Some(tz) if PageZone::parse(&tz).is_some() => Some(tz),
+        Some(tz) => {
+            return Err(ApiError::invalid(
                 &f.name("time_zone"),
                 format!(
                     "must be an IANA time zone name such as Etc/UTC or Europe/Berlin (got {tz:?})"
                 ),
-            )),
-            None => None,
-        };
+            ))
+        }
+        None => None,
+    };
     let patch = PagePatch {
         name: f
             .string("name")?

@@ -1,0 +1,10 @@
+//! Black-box tests: Herald spawned on a random port with its own database, spoken to
+//! over HTTP. Every test runs on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod auth_and_errors;
+mod components;
+mod incidents;
+mod public_api;
+mod store_conformance;

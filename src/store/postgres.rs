@@ -13,6 +13,8 @@ pub type Db = sqlx::Postgres;
 /// Held until the transaction ends. The number is Herald's own ("HRLD").
 const WRITE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(1213352772)");
 
+// The same SQL compiled for each backend, on purpose: see store/mod.rs.
+#[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
 pub(super) mod queries;
 

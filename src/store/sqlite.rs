@@ -13,6 +13,8 @@ pub type Db = sqlx::Sqlite;
 /// Nothing to take: the one writer connection already serialises writes.
 const WRITE_LOCK: Option<&str> = None;
 
+// The same SQL compiled for each backend, on purpose: see store/mod.rs.
+#[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
 pub(super) mod queries;
 

@@ -307,22 +307,39 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Groups and components in one list, by position then creation (§1.6).
+    /// Groups and components in one list, by position then creation (§1.6). Rows
+    /// created together (a content sync) tie on both: then top-level rows come before
+    /// children, and children follow their group's order.
     pub fn components(&self, api: Api) -> Vec<ComponentJson> {
-        let mut rows: Vec<(i64, DateTime<Utc>, ComponentJson)> = self
+        type Key = (i64, DateTime<Utc>, i64);
+        let group_position = |id: &Option<String>| match id {
+            None => 0,
+            Some(id) => self
+                .tree
+                .groups
+                .iter()
+                .find(|g| &g.id == id)
+                .map_or(0, |g| g.position),
+        };
+        let mut rows: Vec<(Key, ComponentJson)> = self
             .tree
             .components
             .iter()
-            .map(|c| (c.position, c.created_at, self.component(c, api)))
+            .map(|c| {
+                (
+                    (c.position, c.created_at, group_position(&c.group_id)),
+                    self.component(c, api),
+                )
+            })
             .chain(
                 self.tree
                     .groups
                     .iter()
-                    .map(|g| (g.position, g.created_at, self.group_row(g, api))),
+                    .map(|g| ((g.position, g.created_at, 0), self.group_row(g, api))),
             )
             .collect();
-        rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        rows.into_iter().map(|(_, _, json)| json).collect()
+        rows.sort_by_key(|(key, _)| *key);
+        rows.into_iter().map(|(_, json)| json).collect()
     }
 
     pub fn group_v1(&self, g: &GroupRow) -> GroupV1 {

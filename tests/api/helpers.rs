@@ -1,8 +1,6 @@
 //! Spawns Herald on a random port with its own database and content, and talks to it
 //! over HTTP like any client would.
 
-use std::path::PathBuf;
-
 use herald::config::Settings;
 use herald::store::Store;
 use herald::web::auth::{generate_key, hash_key};
@@ -53,7 +51,6 @@ pub struct TestApp {
     pub page_id: String,
     pub store: Store,
     pub settings: Settings,
-    pub backend: Backend,
     _dir: tempfile::TempDir,
 }
 
@@ -130,7 +127,6 @@ pub async fn spawn_with_site(backend: Backend, site: &str) -> Option<TestApp> {
         page_id,
         store,
         settings,
-        backend,
         _dir: dir,
     })
 }
@@ -271,10 +267,6 @@ impl TestApp {
             Some(serde_json::json!({ "incident": incident })),
         )
         .await
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.settings.data_dir.clone()
     }
 }
 

@@ -1,6 +1,9 @@
 //! Black-box tests: Herald spawned on a random port with its own database, spoken to
 //! over HTTP. Every test runs on SQLite and on PostgreSQL.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod auth_and_errors;

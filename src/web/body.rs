@@ -381,6 +381,34 @@ mod tests {
         assert_eq!(f.bool("missing").unwrap(), None);
     }
 
+    proptest::proptest! {
+        /// Any nesting of names and values survives being written as Rails form
+        /// fields and read back.
+        #[test]
+        fn form_encoding_round_trips(
+            fields in proptest::collection::btree_map("[a-z_]{1,8}", "[ -~é\n]{0,12}", 1..5),
+            lists in proptest::collection::btree_map("[a-z_]{1,8}", proptest::collection::vec("[ -~]{0,6}", 1..4), 0..3),
+        ) {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            let mut expected = Map::new();
+            for (k, v) in &fields {
+                pairs.push((format!("incident[{k}]"), v.clone()));
+                expected.insert(k.clone(), Value::String(v.clone()));
+            }
+            for (k, items) in &lists {
+                // A digit keeps list names apart from the plain fields (which have none).
+                let key = format!("{k}9");
+                for item in items {
+                    pairs.push((format!("incident[{key}][]"), item.clone()));
+                }
+                expected.insert(key, Value::Array(items.iter().cloned().map(Value::String).collect()));
+            }
+            let text: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let parsed = parse_rails_form(&text).unwrap();
+            proptest::prop_assert_eq!(parsed.get("incident"), Some(&Value::Object(expected)));
+        }
+    }
+
     #[test]
     fn wrong_types_name_the_field() {
         let body = parse_body(

@@ -188,7 +188,14 @@ async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn not_found() -> HttpResponse {
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        return actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
         .body("Not found")

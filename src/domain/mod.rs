@@ -6,6 +6,7 @@ pub mod ids;
 pub mod incident;
 pub mod rollup;
 pub mod text;
+pub mod uptime;
 
 pub use component::ComponentStatus;
 pub use incident::{Impact, IncidentKind, IncidentStatus};

@@ -15,6 +15,9 @@ mod sqlite;
 
 pub use model::*;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::incident::IncidentRequest;
@@ -44,47 +47,80 @@ pub struct Pools<DB: sqlx::Database> {
     pub write: sqlx::Pool<DB>,
 }
 
-pub enum Store {
+enum Backend {
     Sqlite(Pools<sqlx::Sqlite>),
     Postgres(Pools<sqlx::Postgres>),
+}
+
+/// The database, and a counter of the public changes this process committed. Readers
+/// that keep rendered pages (the page cache) compare it to know when to re-render.
+pub struct Store {
+    backend: Backend,
+    changes: Arc<AtomicU64>,
 }
 
 /// Calls the function of the same name in the backend's `queries` module.
 macro_rules! dispatch {
     ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
-        match $self {
-            Store::Sqlite(pools) => sqlite::queries::$f(pools, $($arg),*).await,
-            Store::Postgres(pools) => postgres::queries::$f(pools, $($arg),*).await,
+        match &$self.backend {
+            Backend::Sqlite(pools) => sqlite::queries::$f(pools, $($arg),*).await,
+            Backend::Postgres(pools) => postgres::queries::$f(pools, $($arg),*).await,
         }
     };
+}
+
+/// Like `dispatch!`, for a change readers see: counts it once it has committed.
+macro_rules! dispatch_change {
+    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {{
+        let result = dispatch!($self.$f($($arg),*));
+        if result.is_ok() {
+            $self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }};
 }
 
 impl Store {
     /// Connects and applies pending migrations. `sqlite:` URLs create the file.
     pub async fn connect(url: &str) -> StoreResult<Store> {
-        if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(sqlite::connect(url).await?))
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite::connect(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::connect(url).await?))
+            Backend::Postgres(postgres::connect(url).await?)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
-        }
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(Store {
+            backend,
+            changes: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
+    /// How many public changes this process has committed (or learned of, see
+    /// [`Store::note_external_change`]). Only ever grows.
+    pub fn change_count(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Counts a change committed elsewhere (another process or instance).
+    pub fn note_external_change(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(p) => {
+        match &self.backend {
+            Backend::Sqlite(p) => {
                 p.write.close().await;
                 p.read.close().await;
             }
-            Store::Postgres(p) => p.write.close().await,
+            Backend::Postgres(p) => p.write.close().await,
         }
     }
 
@@ -94,7 +130,7 @@ impl Store {
     /// when its content hash changed (site.toml was edited): the API's edits stand
     /// until then.
     pub async fn ensure_page(&self, seed: &PageSeed, now: DateTime<Utc>) -> StoreResult<PageRow> {
-        dispatch!(self.ensure_page(seed, now))
+        dispatch_change!(self.ensure_page(seed, now))
     }
 
     pub async fn page(&self) -> StoreResult<PageRow> {
@@ -102,7 +138,7 @@ impl Store {
     }
 
     pub async fn update_page(&self, patch: &PagePatch, now: DateTime<Utc>) -> StoreResult<PageRow> {
-        dispatch!(self.update_page(patch, now))
+        dispatch_change!(self.update_page(patch, now))
     }
 
     // --- components and groups ---------------------------------------------------
@@ -116,7 +152,7 @@ impl Store {
         new: &NewComponent,
         now: DateTime<Utc>,
     ) -> StoreResult<ComponentRow> {
-        dispatch!(self.create_component(new, now))
+        dispatch_change!(self.create_component(new, now))
     }
 
     pub async fn update_component(
@@ -125,15 +161,15 @@ impl Store {
         patch: &ComponentPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<ComponentRow> {
-        dispatch!(self.update_component(id, patch, now))
+        dispatch_change!(self.update_component(id, patch, now))
     }
 
     pub async fn delete_component(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        dispatch!(self.delete_component(id, now))
+        dispatch_change!(self.delete_component(id, now))
     }
 
     pub async fn create_group(&self, new: &NewGroup, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-        dispatch!(self.create_group(new, now))
+        dispatch_change!(self.create_group(new, now))
     }
 
     pub async fn update_group(
@@ -142,11 +178,11 @@ impl Store {
         patch: &GroupPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<GroupRow> {
-        dispatch!(self.update_group(id, patch, now))
+        dispatch_change!(self.update_group(id, patch, now))
     }
 
     pub async fn delete_group(&self, id: &str, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-        dispatch!(self.delete_group(id, now))
+        dispatch_change!(self.delete_group(id, now))
     }
 
     /// The status log of one component, oldest first.
@@ -160,7 +196,7 @@ impl Store {
         spec: &ContentGroup,
         now: DateTime<Utc>,
     ) -> StoreResult<(GroupRow, SyncOutcome)> {
-        dispatch!(self.sync_content_group(spec, now))
+        dispatch_change!(self.sync_content_group(spec, now))
     }
 
     /// Content sync: creates or updates the component declared under `key`.
@@ -169,7 +205,7 @@ impl Store {
         spec: &ContentComponent,
         now: DateTime<Utc>,
     ) -> StoreResult<(ComponentRow, SyncOutcome)> {
-        dispatch!(self.sync_content_component(spec, now))
+        dispatch_change!(self.sync_content_component(spec, now))
     }
 
     // --- incidents ------------------------------------------------------------------
@@ -180,7 +216,7 @@ impl Store {
         settings: &IncidentSettings,
         now: DateTime<Utc>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch!(self.create_incident(req, settings, now))
+        dispatch_change!(self.create_incident(req, settings, now))
     }
 
     pub async fn patch_incident(
@@ -190,7 +226,7 @@ impl Store {
         settings: &IncidentSettings,
         now: DateTime<Utc>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch!(self.patch_incident(id, req, settings, now))
+        dispatch_change!(self.patch_incident(id, req, settings, now))
     }
 
     pub async fn delete_incident(
@@ -198,7 +234,7 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch!(self.delete_incident(id, now))
+        dispatch_change!(self.delete_incident(id, now))
     }
 
     pub async fn get_incident(&self, id: &str) -> StoreResult<IncidentRecord> {
@@ -216,7 +252,7 @@ impl Store {
         edit: &UpdateEdit,
         now: DateTime<Utc>,
     ) -> StoreResult<UpdateRecord> {
-        dispatch!(self.edit_update(incident_id, update_id, edit, now))
+        dispatch_change!(self.edit_update(incident_id, update_id, edit, now))
     }
 
     // --- API keys -------------------------------------------------------------------

@@ -1,0 +1,263 @@
+//! Markdown to safe HTML: pulldown-cmark with GitHub-style options, then ammonia. The
+//! only way text an incident commander typed becomes HTML; its output is the only
+//! thing templates mark `|safe`.
+
+use std::sync::OnceLock;
+
+use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+/// Sanitised HTML, produced only by this module. Templates print it unescaped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SafeHtml(String);
+
+impl SafeHtml {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SafeHtml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    BUILDER.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        b.link_rel(Some("nofollow noopener noreferrer"))
+            // User ids never collide with the page's own (GitHub does the same).
+            .id_prefix(Some("md-"))
+            .add_tags(["input"])
+            .add_tag_attributes("input", ["type", "checked", "disabled"])
+            .add_tag_attributes("td", ["align"])
+            .add_tag_attributes("th", ["align"])
+            .add_tag_attributes("sup", ["id"])
+            .add_tag_attributes("li", ["id"])
+            .add_tag_attributes("div", ["id"]);
+        for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
+            b.add_tag_attributes(h, ["id"]);
+        }
+        b
+    })
+}
+
+/// A heading's anchor: lower-case words joined by `-`.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if (c == ' ' || c == '-' || c == '_') && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+/// Adds an `id` to every heading that has none, from its text (unique per document).
+fn with_heading_anchors(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let mut used: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(events.len());
+    let mut i = 0;
+    while i < events.len() {
+        if let Event::Start(Tag::Heading {
+            level,
+            id: None,
+            classes,
+            attrs,
+        }) = &events[i]
+        {
+            let mut text = String::new();
+            for e in &events[i + 1..] {
+                match e {
+                    Event::End(TagEnd::Heading(_)) => break,
+                    Event::Text(t) | Event::Code(t) => text.push_str(t),
+                    _ => {}
+                }
+            }
+            let base = match slug(&text) {
+                s if s.is_empty() => "section".to_owned(),
+                s => s,
+            };
+            let mut anchor = base.clone();
+            let mut n = 1;
+            while used.contains(&anchor) {
+                n += 1;
+                anchor = format!("{base}-{n}");
+            }
+            used.push(anchor.clone());
+            out.push(Event::Start(Tag::Heading {
+                level: *level,
+                id: Some(CowStr::from(anchor)),
+                classes: classes.clone(),
+                attrs: attrs.clone(),
+            }));
+        } else {
+            out.push(events[i].clone());
+        }
+        i += 1;
+    }
+    out
+}
+
+fn render(markdown: &str, hard_breaks: bool, shift_headings: bool) -> SafeHtml {
+    let events: Vec<Event<'_>> = Parser::new_ext(markdown, options())
+        .map(|event| match event {
+            // Update bodies are typed like messages: a new line is a new line.
+            Event::SoftBreak if hard_breaks => Event::HardBreak,
+            // The page owns <h1>: documents start at <h2>.
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) if shift_headings => Event::Start(Tag::Heading {
+                level: demote(level),
+                id,
+                classes,
+                attrs,
+            }),
+            Event::End(TagEnd::Heading(level)) if shift_headings => {
+                Event::End(TagEnd::Heading(demote(level)))
+            }
+            other => other,
+        })
+        .collect();
+    let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut unsafe_html, with_heading_anchors(events).into_iter());
+    SafeHtml(sanitizer().clean(&unsafe_html).to_string())
+}
+
+fn demote(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H2,
+        HeadingLevel::H2 => HeadingLevel::H3,
+        HeadingLevel::H3 => HeadingLevel::H4,
+        HeadingLevel::H4 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
+}
+
+/// An incident update's body: markdown where line breaks are kept.
+pub fn update_body(markdown: &str) -> SafeHtml {
+    render(markdown, true, true)
+}
+
+/// A longer document (a postmortem): headings get anchors and start at `<h2>`.
+pub fn document(markdown: &str) -> SafeHtml {
+    render(markdown, false, true)
+}
+
+/// Plain text of a markdown body (feeds' titles, e-mail previews): the sanitised HTML
+/// with tags removed.
+pub fn plain_text(markdown: &str) -> String {
+    let mut text = String::new();
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Text(t) | Event::Code(t) => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Paragraph) => text.push(' '),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_github_style_markdown() {
+        let html = document("# Root cause\n\nA **bad** deploy.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- [x] done\n\n~~old~~");
+        let html = html.as_str();
+        assert!(
+            html.contains("<h2 id=\"md-root-cause\">Root cause</h2>"),
+            "{html}"
+        );
+        assert!(html.contains("<strong>bad</strong>"));
+        assert!(html.contains("<table>"));
+        assert!(html.contains("type=\"checkbox\""));
+        assert!(html.contains("<del>old</del>"));
+    }
+
+    #[test]
+    fn update_bodies_keep_line_breaks_and_captured_br() {
+        let html = update_body("line one\nline two<br />line three");
+        assert!(html.as_str().contains("line one<br>"), "{html}");
+        assert!(html.as_str().contains("line two<br>line three"), "{html}");
+    }
+
+    #[test]
+    fn hostile_html_is_inert() {
+        let hostile = r#"<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>
+<iframe src="https://evil.example"></iframe><a href="data:text/html;base64,PHNjcmlwdD4=">d</a>
+<div style="position:fixed" onclick="alert(4)">s</div>[md](javascript:alert(5)) <svg onload=alert(6)>
+<scr<script>ipt>alert(7)</script>"#;
+        for html in [update_body(hostile), document(hostile)] {
+            let html = html.as_str().to_lowercase();
+            for bad in [
+                "<script",
+                "onerror",
+                "href=\"javascript",
+                "<iframe",
+                "data:text",
+                "onclick",
+                "style=",
+                "onload",
+                "<svg",
+            ] {
+                assert!(!html.contains(bad), "{bad} survived in {html}");
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_links_to_scripts_lose_their_target() {
+        for body in [
+            "[md](javascript:alert(5))",
+            "[d](data:text/html,x)",
+            "<javascript:alert(1)>",
+            "[v](vbscript:x)",
+        ] {
+            let html = update_body(body);
+            assert!(!html.as_str().contains("href"), "{body} gave {html}");
+        }
+    }
+
+    #[test]
+    fn external_links_are_nofollow() {
+        let html = update_body("[docs](https://example.com)");
+        assert!(
+            html.as_str()
+                .contains("rel=\"nofollow noopener noreferrer\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn duplicate_headings_get_distinct_anchors() {
+        let html = document("## Timeline\n\n## Timeline");
+        assert!(
+            html.as_str().contains("md-timeline\"") && html.as_str().contains("md-timeline-2\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn plain_text_drops_markup() {
+        assert_eq!(
+            plain_text("**Fixed** the `cache`.\nAll good."),
+            "Fixed the cache. All good."
+        );
+    }
+}

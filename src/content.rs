@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::text::{parse_description, parse_name};
 use crate::domain::ComponentStatus;
-use crate::store::{ContentComponent, ContentGroup, PageSeed, Store, StoreError, SyncOutcome};
-use crate::time::{self, PageZone};
+use crate::store::{
+    ContentComponent, ContentGroup, ContentSpec, PageSeed, Store, StoreError, SyncOutcome,
+};
+use crate::time::{PageZone, Stamp};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -103,10 +105,8 @@ impl SyncReport {
 
 /// Parsed and checked `site.toml`, ready to write.
 pub struct Site {
-    pub page: PageSeed,
+    pub spec: ContentSpec,
     pub public_url: Option<String>,
-    pub groups: Vec<ContentGroup>,
-    pub components: Vec<ContentComponent>,
 }
 
 fn hash_of<T: Serialize>(value: &T) -> String {
@@ -154,19 +154,21 @@ pub fn load(dir: &Path) -> Result<Site, ContentError> {
         }
     }
     Ok(Site {
-        page: PageSeed {
-            id: file.page.id.clone(),
-            name: file.page.name.trim().to_owned(),
-            time_zone: file.page.time_zone.clone(),
-            content_hash: hash_of(&file.page),
+        spec: ContentSpec {
+            page: PageSeed {
+                id: file.page.id.clone(),
+                name: file.page.name.trim().to_owned(),
+                time_zone: file.page.time_zone.clone(),
+                content_hash: hash_of(&file.page),
+            },
+            groups,
+            components,
         },
         public_url: file
             .page
             .url
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_owned()),
-        groups,
-        components,
     })
 }
 
@@ -210,6 +212,7 @@ fn check(file: &SiteFile) -> Result<(), String> {
         check_id("page.id", id)?;
     }
     let mut keys: Vec<String> = Vec::new();
+    let mut ids: Vec<String> = file.page.id.iter().cloned().collect();
     let mut check_entry = |entry: &EntrySpec, field: &str| -> Result<(), String> {
         if entry.key.trim().is_empty() {
             return Err(format!("{field}.key can't be blank"));
@@ -228,6 +231,10 @@ fn check(file: &SiteFile) -> Result<(), String> {
         }
         if let Some(id) = &entry.id {
             check_id(&format!("{field}.id"), id)?;
+            if ids.contains(id) {
+                return Err(format!("{field}.id {id:?} is used twice"));
+            }
+            ids.push(id.clone());
         }
         Ok(())
     };
@@ -267,35 +274,21 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
     }
 }
 
-/// Loads `DIR/site.toml` and applies it to the store.
+/// Loads `DIR/site.toml` and applies it to the store, all of it or nothing.
 pub async fn sync(store: &Store, dir: &Path) -> Result<SyncReport, ContentError> {
     let site = load(dir)?;
-    let path = dir.join("site.toml");
-    let store_err = |source| ContentError::Store {
-        path: path.clone(),
-        source,
-    };
-    let now = time::now();
-    store
-        .ensure_page(&site.page, now)
+    let outcomes = store
+        .sync_content(&site.spec, Stamp::Clock)
         .await
-        .map_err(store_err)?;
+        .map_err(|source| ContentError::Store {
+            path: dir.join("site.toml"),
+            source,
+        })?;
     let mut report = SyncReport {
-        public_url: site.public_url.clone(),
+        public_url: site.public_url,
         ..SyncReport::default()
     };
-    for group in &site.groups {
-        let (_, outcome) = store
-            .sync_content_group(group, now)
-            .await
-            .map_err(store_err)?;
-        report.count(outcome);
-    }
-    for component in &site.components {
-        let (_, outcome) = store
-            .sync_content_component(component, now)
-            .await
-            .map_err(store_err)?;
+    for outcome in outcomes {
         report.count(outcome);
     }
     Ok(report)
@@ -334,16 +327,16 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(site.page.name, "Acme");
+        assert_eq!(site.spec.page.name, "Acme");
         assert_eq!(site.public_url.as_deref(), Some("https://status.acme.test"));
-        assert_eq!(site.groups.len(), 1);
-        assert_eq!(site.groups[0].position, 2);
+        assert_eq!(site.spec.groups.len(), 1);
+        assert_eq!(site.spec.groups[0].position, 2);
         assert_eq!(
-            site.components[0].status,
+            site.spec.components[0].status,
             ComponentStatus::DegradedPerformance
         );
-        assert_eq!(site.components[1].group_key.as_deref(), Some("dash"));
-        assert_eq!(site.components[1].position, 1);
+        assert_eq!(site.spec.components[1].group_key.as_deref(), Some("dash"));
+        assert_eq!(site.spec.components[1].position, 1);
     }
 
     #[test]
@@ -380,7 +373,7 @@ mod tests {
     fn missing_file_is_an_empty_page() {
         let dir = tempfile::tempdir().unwrap();
         let site = load(dir.path()).unwrap();
-        assert_eq!(site.page.name, "Status");
-        assert!(site.components.is_empty());
+        assert_eq!(site.spec.page.name, "Status");
+        assert!(site.spec.components.is_empty());
     }
 }

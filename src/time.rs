@@ -10,6 +10,30 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
+/// When a change happens. `Clock` is read by the store once it holds the write lock,
+/// so the times of changes follow the order in which they commit; `At` places a change
+/// at a given time (imports, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    Clock,
+    At(DateTime<Utc>),
+}
+
+impl Stamp {
+    pub fn resolve(self) -> DateTime<Utc> {
+        match self {
+            Stamp::Clock => now(),
+            Stamp::At(at) => at,
+        }
+    }
+}
+
+impl From<DateTime<Utc>> for Stamp {
+    fn from(at: DateTime<Utc>) -> Self {
+        Stamp::At(at)
+    }
+}
+
 /// A page's time zone, parsed from its IANA name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageZone(Tz);

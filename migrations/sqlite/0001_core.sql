@@ -87,7 +87,9 @@ CREATE TABLE incidents (
     auto_transition_deliver_notifications_at_start BOOLEAN NOT NULL DEFAULT 0,
     auto_transition_deliver_notifications_at_end BOOLEAN NOT NULL DEFAULT 0,
     reminder_intervals TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}'
+    metadata TEXT NOT NULL DEFAULT '{}',
+    -- The name case-folded by Herald (SQLite's LOWER folds ASCII only), for search.
+    search_text TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX incidents_by_kind_created ON incidents (kind, created_at);
 
@@ -107,7 +109,9 @@ CREATE TABLE incident_updates (
     updated_at TEXT NOT NULL,
     deliver_notifications BOOLEAN NOT NULL,
     -- Whether the change named components: false shows `affected_components: null`.
-    names_components BOOLEAN NOT NULL
+    names_components BOOLEAN NOT NULL,
+    -- The body case-folded by Herald, for search.
+    search_text TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX incident_updates_by_incident ON incident_updates (incident_id, display_at);
 

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::incident::IncidentRequest;
 use crate::domain::DomainError;
+use crate::time::Stamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -126,19 +127,16 @@ impl Store {
 
     // --- page -------------------------------------------------------------------
 
-    /// The page, created with `seed` on first start. Later calls apply `seed` only
-    /// when its content hash changed (site.toml was edited): the API's edits stand
-    /// until then.
-    pub async fn ensure_page(&self, seed: &PageSeed, now: DateTime<Utc>) -> StoreResult<PageRow> {
-        dispatch_change!(self.ensure_page(seed, now))
-    }
-
     pub async fn page(&self) -> StoreResult<PageRow> {
         dispatch!(self.page())
     }
 
-    pub async fn update_page(&self, patch: &PagePatch, now: DateTime<Utc>) -> StoreResult<PageRow> {
-        dispatch_change!(self.update_page(patch, now))
+    pub async fn update_page(
+        &self,
+        patch: &PagePatch,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<PageRow> {
+        dispatch_change!(self.update_page(patch, at.into()))
     }
 
     // --- components and groups ---------------------------------------------------
@@ -150,39 +148,43 @@ impl Store {
     pub async fn create_component(
         &self,
         new: &NewComponent,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<ComponentRow> {
-        dispatch_change!(self.create_component(new, now))
+        dispatch_change!(self.create_component(new, at.into()))
     }
 
     pub async fn update_component(
         &self,
         id: &str,
         patch: &ComponentPatch,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<ComponentRow> {
-        dispatch_change!(self.update_component(id, patch, now))
+        dispatch_change!(self.update_component(id, patch, at.into()))
     }
 
-    pub async fn delete_component(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        dispatch_change!(self.delete_component(id, now))
+    pub async fn delete_component(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<()> {
+        dispatch_change!(self.delete_component(id, at.into()))
     }
 
-    pub async fn create_group(&self, new: &NewGroup, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-        dispatch_change!(self.create_group(new, now))
+    pub async fn create_group(
+        &self,
+        new: &NewGroup,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<GroupRow> {
+        dispatch_change!(self.create_group(new, at.into()))
     }
 
     pub async fn update_group(
         &self,
         id: &str,
         patch: &GroupPatch,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<GroupRow> {
-        dispatch_change!(self.update_group(id, patch, now))
+        dispatch_change!(self.update_group(id, patch, at.into()))
     }
 
-    pub async fn delete_group(&self, id: &str, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-        dispatch_change!(self.delete_group(id, now))
+    pub async fn delete_group(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<GroupRow> {
+        dispatch_change!(self.delete_group(id, at.into()))
     }
 
     /// The status log of one component, oldest first.
@@ -190,22 +192,19 @@ impl Store {
         dispatch!(self.status_changes(component_id))
     }
 
-    /// Content sync: creates or updates the group declared under `key` in site.toml.
-    pub async fn sync_content_group(
-        &self,
-        spec: &ContentGroup,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(GroupRow, SyncOutcome)> {
-        dispatch_change!(self.sync_content_group(spec, now))
+    /// The status log since `since`, with every component's status at that moment.
+    pub async fn status_window(&self, since: DateTime<Utc>) -> StoreResult<StatusWindow> {
+        dispatch!(self.status_window(since))
     }
 
-    /// Content sync: creates or updates the component declared under `key`.
-    pub async fn sync_content_component(
+    /// Applies site.toml in one transaction: the page, then groups, then components.
+    /// Returns what happened to each group and component, in that order.
+    pub async fn sync_content(
         &self,
-        spec: &ContentComponent,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(ComponentRow, SyncOutcome)> {
-        dispatch_change!(self.sync_content_component(spec, now))
+        spec: &ContentSpec,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Vec<SyncOutcome>> {
+        dispatch_change!(self.sync_content(spec, at.into()))
     }
 
     // --- incidents ------------------------------------------------------------------
@@ -214,9 +213,9 @@ impl Store {
         &self,
         req: &IncidentRequest,
         settings: &IncidentSettings,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.create_incident(req, settings, now))
+        dispatch_change!(self.create_incident(req, settings, at.into()))
     }
 
     pub async fn patch_incident(
@@ -224,17 +223,17 @@ impl Store {
         id: &str,
         req: &IncidentRequest,
         settings: &IncidentSettings,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.patch_incident(id, req, settings, now))
+        dispatch_change!(self.patch_incident(id, req, settings, at.into()))
     }
 
     pub async fn delete_incident(
         &self,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.delete_incident(id, now))
+        dispatch_change!(self.delete_incident(id, at.into()))
     }
 
     pub async fn get_incident(&self, id: &str) -> StoreResult<IncidentRecord> {
@@ -250,9 +249,9 @@ impl Store {
         incident_id: &str,
         update_id: &str,
         edit: &UpdateEdit,
-        now: DateTime<Utc>,
+        at: impl Into<Stamp>,
     ) -> StoreResult<UpdateRecord> {
-        dispatch_change!(self.edit_update(incident_id, update_id, edit, now))
+        dispatch_change!(self.edit_update(incident_id, update_id, edit, at.into()))
     }
 
     // --- API keys -------------------------------------------------------------------

@@ -171,6 +171,14 @@ pub struct ContentComponent {
     pub content_hash: String,
 }
 
+/// Everything site.toml declares, checked and ready to apply.
+#[derive(Debug, Clone)]
+pub struct ContentSpec {
+    pub page: PageSeed,
+    pub groups: Vec<ContentGroup>,
+    pub components: Vec<ContentComponent>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncOutcome {
     Created,
@@ -337,6 +345,8 @@ pub struct IncidentQuery {
     pub filter: IncidentFilter,
     /// Case-insensitive search in names and update bodies, or an exact status.
     pub search: Option<String>,
+    /// Only incidents created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -346,10 +356,19 @@ impl IncidentQuery {
         Self {
             filter,
             search: None,
+            created_since: None,
             limit,
             offset: 0,
         }
     }
+}
+
+/// The status log over a window: each component's status when it opens (`None` when
+/// the component did not exist yet) and every change since, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct StatusWindow {
+    pub at_start: Vec<(String, Option<String>)>,
+    pub changes: Vec<StatusChangeRow>,
 }
 
 /// Editing one timeline entry: its text and display time, never its status.

@@ -14,22 +14,25 @@ use crate::domain::text::{parse_body, BODY_MAX};
 use crate::domain::{ComponentStatus, DomainError};
 use crate::store::{
     AffectedRow, ApiKeyRow, ComponentPatch, ComponentRow, ComponentTree, ContentComponent,
-    ContentGroup, GroupPatch, GroupRow, IncidentFilter, IncidentQuery, IncidentRecord, IncidentRow,
-    IncidentSettings, NewComponent, NewGroup, PagePatch, PageRow, PageSeed, Pools, StatusChangeRow,
-    StoreError, StoreResult, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
+    ContentGroup, ContentSpec, GroupPatch, GroupRow, IncidentFilter, IncidentQuery, IncidentRecord,
+    IncidentRow, IncidentSettings, NewComponent, NewGroup, PagePatch, PageRow, PageSeed, Pools,
+    StatusChangeRow, StatusWindow, StoreError, StoreResult, SyncOutcome, UpdateEdit, UpdateRecord,
+    UpdateRow,
 };
+use crate::time::Stamp;
 
 type P = Pools<Db>;
 type Conn = <Db as sqlx::Database>::Connection;
 type Tx = Transaction<'static, Db>;
 
-/// Starts a write transaction (and, on PostgreSQL, takes the write lock).
-async fn begin(p: &P) -> StoreResult<Tx> {
+/// Starts a write transaction (on PostgreSQL, takes the write lock) and only then
+/// reads the clock, so the times of changes follow the order in which they commit.
+async fn begin(p: &P, at: Stamp) -> StoreResult<(Tx, DateTime<Utc>)> {
     let mut tx = p.write.begin().await?;
     if let Some(lock) = WRITE_LOCK {
         sqlx::query(lock).execute(&mut *tx).await?;
     }
-    Ok(tx)
+    Ok((tx, at.resolve()))
 }
 
 /// Every public change moves the page's `updated_at` (v2 `page.updated_at`).
@@ -55,10 +58,15 @@ async fn load_page(conn: &mut Conn) -> StoreResult<PageRow> {
         .ok_or(StoreError::NotFound("page"))
 }
 
-pub async fn ensure_page(p: &P, seed: &PageSeed, now: DateTime<Utc>) -> StoreResult<PageRow> {
-    let mut tx = begin(p).await?;
+/// Creates the page from site.toml, or re-applies it when its text changed. Returns
+/// whether anything was written.
+async fn apply_page_seed(
+    conn: &mut Conn,
+    seed: &PageSeed,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let existing = sqlx::query_as::<_, PageRow>("SELECT * FROM page LIMIT 1")
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
     match existing {
         None => {
@@ -71,29 +79,25 @@ pub async fn ensure_page(p: &P, seed: &PageSeed, now: DateTime<Utc>) -> StoreRes
             .bind(&seed.time_zone)
             .bind(&seed.content_hash)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(conn)
             .await?;
+            Ok(true)
         }
         Some(row) if row.content_hash.as_deref() != Some(seed.content_hash.as_str()) => {
-            sqlx::query(
-                "UPDATE page SET name = $1, time_zone = $2, content_hash = $3, updated_at = $4",
-            )
-            .bind(&seed.name)
-            .bind(&seed.time_zone)
-            .bind(&seed.content_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE page SET name = $1, time_zone = $2, content_hash = $3")
+                .bind(&seed.name)
+                .bind(&seed.time_zone)
+                .bind(&seed.content_hash)
+                .execute(conn)
+                .await?;
+            Ok(true)
         }
-        Some(_) => {}
+        Some(_) => Ok(false),
     }
-    let page = load_page(&mut tx).await?;
-    tx.commit().await?;
-    Ok(page)
 }
 
-pub async fn update_page(p: &P, patch: &PagePatch, now: DateTime<Utc>) -> StoreResult<PageRow> {
-    let mut tx = begin(p).await?;
+pub async fn update_page(p: &P, patch: &PagePatch, at: Stamp) -> StoreResult<PageRow> {
+    let (mut tx, now) = begin(p, at).await?;
     let mut page = load_page(&mut tx).await?;
     fn set<T: Clone>(target: &mut T, value: &Option<T>) {
         if let Some(v) = value {
@@ -366,12 +370,8 @@ async fn insert_component(
     .await
 }
 
-pub async fn create_component(
-    p: &P,
-    new: &NewComponent,
-    now: DateTime<Utc>,
-) -> StoreResult<ComponentRow> {
-    let mut tx = begin(p).await?;
+pub async fn create_component(p: &P, new: &NewComponent, at: Stamp) -> StoreResult<ComponentRow> {
+    let (mut tx, now) = begin(p, at).await?;
     if let Some(group) = &new.group_id {
         require_group(&mut tx, "component[group_id]", group).await?;
     }
@@ -390,9 +390,9 @@ pub async fn update_component(
     p: &P,
     id: &str,
     patch: &ComponentPatch,
-    now: DateTime<Utc>,
+    at: Stamp,
 ) -> StoreResult<ComponentRow> {
-    let mut tx = begin(p).await?;
+    let (mut tx, now) = begin(p, at).await?;
     let mut row = find_component(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component"))?;
@@ -472,8 +472,8 @@ pub async fn update_component(
     Ok(row)
 }
 
-pub async fn delete_component(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
-    let mut tx = begin(p).await?;
+pub async fn delete_component(p: &P, id: &str, at: Stamp) -> StoreResult<()> {
+    let (mut tx, now) = begin(p, at).await?;
     let row = find_component(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component"))?;
@@ -561,8 +561,8 @@ async fn set_members(
     renumber(conn, None).await
 }
 
-pub async fn create_group(p: &P, new: &NewGroup, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-    let mut tx = begin(p).await?;
+pub async fn create_group(p: &P, new: &NewGroup, at: Stamp) -> StoreResult<GroupRow> {
+    let (mut tx, now) = begin(p, at).await?;
     check_members(&mut tx, &new.component_ids).await?;
     let id = new_id();
     let position = next_position(&mut tx, None).await?;
@@ -586,13 +586,8 @@ pub async fn create_group(p: &P, new: &NewGroup, now: DateTime<Utc>) -> StoreRes
     Ok(row)
 }
 
-pub async fn update_group(
-    p: &P,
-    id: &str,
-    patch: &GroupPatch,
-    now: DateTime<Utc>,
-) -> StoreResult<GroupRow> {
-    let mut tx = begin(p).await?;
+pub async fn update_group(p: &P, id: &str, patch: &GroupPatch, at: Stamp) -> StoreResult<GroupRow> {
+    let (mut tx, now) = begin(p, at).await?;
     let mut row = find_group(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component group"))?;
@@ -623,8 +618,8 @@ pub async fn update_group(
     Ok(row)
 }
 
-pub async fn delete_group(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<GroupRow> {
-    let mut tx = begin(p).await?;
+pub async fn delete_group(p: &P, id: &str, at: Stamp) -> StoreResult<GroupRow> {
+    let (mut tx, now) = begin(p, at).await?;
     let row = find_group(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component group"))?;
@@ -666,18 +661,39 @@ pub async fn status_changes(p: &P, component_id: &str) -> StoreResult<Vec<Status
     .await?)
 }
 
-pub async fn sync_content_group(
-    p: &P,
+pub async fn status_window(p: &P, since: DateTime<Utc>) -> StoreResult<StatusWindow> {
+    let mut conn = p.read.acquire().await?;
+    // One index lookup per component for its status when the window opens.
+    let at_start: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.id, (SELECT s.new_status FROM component_status_changes s
+                       WHERE s.component_id = c.id AND s.changed_at < $1
+                       ORDER BY s.changed_at DESC, s.id DESC LIMIT 1)
+         FROM components c",
+    )
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    let changes = sqlx::query_as::<_, StatusChangeRow>(
+        "SELECT component_id, old_status, new_status, changed_at, cause, incident_id, incident_update_id
+         FROM component_status_changes WHERE changed_at >= $1 ORDER BY changed_at, id",
+    )
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(StatusWindow { at_start, changes })
+}
+
+async fn sync_group(
+    tx: &mut Conn,
     spec: &ContentGroup,
     now: DateTime<Utc>,
-) -> StoreResult<(GroupRow, SyncOutcome)> {
-    let mut tx = begin(p).await?;
+) -> StoreResult<SyncOutcome> {
     let existing: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT id, content_hash FROM component_groups WHERE content_key = $1")
             .bind(&spec.key)
             .fetch_optional(&mut *tx)
             .await?;
-    let (id, outcome) = match existing {
+    let (_id, outcome) = match existing {
         None => {
             let id = spec.id.clone().unwrap_or_else(new_id);
             sqlx::query(
@@ -714,22 +730,14 @@ pub async fn sync_content_group(
         }
         Some((id, _)) => (id, SyncOutcome::Unchanged),
     };
-    if outcome != SyncOutcome::Unchanged {
-        touch_page(&mut tx, now).await?;
-    }
-    let row = find_group(&mut tx, &id)
-        .await?
-        .ok_or(StoreError::NotFound("component group"))?;
-    tx.commit().await?;
-    Ok((row, outcome))
+    Ok(outcome)
 }
 
-pub async fn sync_content_component(
-    p: &P,
+async fn sync_component(
+    tx: &mut Conn,
     spec: &ContentComponent,
     now: DateTime<Utc>,
-) -> StoreResult<(ComponentRow, SyncOutcome)> {
-    let mut tx = begin(p).await?;
+) -> StoreResult<SyncOutcome> {
     let group_id: Option<String> = match &spec.group_key {
         None => None,
         Some(key) => Some(
@@ -747,7 +755,7 @@ pub async fn sync_content_component(
             .bind(&spec.key)
             .fetch_optional(&mut *tx)
             .await?;
-    let (id, outcome) = match existing {
+    let (_id, outcome) = match existing {
         None => {
             let id = spec.id.clone().unwrap_or_else(new_id);
             let new = NewComponent {
@@ -760,7 +768,7 @@ pub async fn sync_content_component(
                 start_date: spec.start_date,
             };
             insert_component(
-                &mut tx,
+                &mut *tx,
                 &id,
                 &new,
                 spec.position,
@@ -771,12 +779,12 @@ pub async fn sync_content_component(
             (id, SyncOutcome::Created)
         }
         Some((id, hash)) if hash.as_deref() != Some(spec.content_hash.as_str()) => {
-            let row = find_component(&mut tx, &id)
+            let row = find_component(&mut *tx, &id)
                 .await?
                 .ok_or(StoreError::NotFound("component"))?;
             if row.status() != spec.status {
                 log_status(
-                    &mut tx,
+                    &mut *tx,
                     StatusLogEntry {
                         component_id: &id,
                         old: Some(row.status()),
@@ -812,14 +820,24 @@ pub async fn sync_content_component(
         }
         Some((id, _)) => (id, SyncOutcome::Unchanged),
     };
-    if outcome != SyncOutcome::Unchanged {
+    Ok(outcome)
+}
+
+pub async fn sync_content(p: &P, spec: &ContentSpec, at: Stamp) -> StoreResult<Vec<SyncOutcome>> {
+    let (mut tx, now) = begin(p, at).await?;
+    let page_written = apply_page_seed(&mut tx, &spec.page, now).await?;
+    let mut outcomes = Vec::with_capacity(spec.groups.len() + spec.components.len());
+    for group in &spec.groups {
+        outcomes.push(sync_group(&mut tx, group, now).await?);
+    }
+    for component in &spec.components {
+        outcomes.push(sync_component(&mut tx, component, now).await?);
+    }
+    if page_written || outcomes.iter().any(|o| *o != SyncOutcome::Unchanged) {
         touch_page(&mut tx, now).await?;
     }
-    let row = find_component(&mut tx, &id)
-        .await?
-        .ok_or(StoreError::NotFound("component"))?;
     tx.commit().await?;
-    Ok((row, outcome))
+    Ok(outcomes)
 }
 
 // --- incidents ----------------------------------------------------------------------------
@@ -833,6 +851,11 @@ const INCIDENT_COLUMNS: &str = "id, kind, name, status, computed_impact, impact_
 
 const UPDATE_COLUMNS: &str = "id, incident_id, status, body, display_at, created_at, updated_at, \
      deliver_notifications, names_components";
+
+/// Text as search compares it: case-folded in Rust, the same on both databases.
+fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
 
 async fn current_statuses(conn: &mut Conn) -> StoreResult<CurrentStatuses> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM components")
@@ -903,8 +926,9 @@ fn apply_plan_to_row(row: &mut IncidentRow, plan: &Plan, now: DateTime<Utc>) {
 async fn write_incident_row(conn: &mut Conn, row: &IncidentRow, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         format!(
-            "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            "INSERT INTO incidents ({INCIDENT_COLUMNS}, search_text) VALUES ($1, $2, $3, $4, $5, $6,
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+                 $24)"
         )
     } else {
         "UPDATE incidents SET kind = $2, name = $3, status = $4, computed_impact = $5,
@@ -915,7 +939,7 @@ async fn write_incident_row(conn: &mut Conn, row: &IncidentRow, insert: bool) ->
              auto_transition_to_operational_state = $19,
              auto_transition_deliver_notifications_at_start = $20,
              auto_transition_deliver_notifications_at_end = $21, reminder_intervals = $22,
-             metadata = $23
+             metadata = $23, search_text = $24
          WHERE id = $1"
             .to_owned()
     };
@@ -943,6 +967,7 @@ async fn write_incident_row(conn: &mut Conn, row: &IncidentRow, insert: bool) ->
         .bind(row.auto_transition_deliver_notifications_at_end)
         .bind(&row.reminder_intervals)
         .bind(&row.metadata)
+        .bind(fold(&row.name))
         .execute(conn)
         .await?;
     Ok(())
@@ -970,7 +995,8 @@ async fn apply_plan(
     if let Some(update) = &plan.update {
         let id = new_id();
         sqlx::query(&format!(
-            "INSERT INTO incident_updates ({UPDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)"
+            "INSERT INTO incident_updates ({UPDATE_COLUMNS}, search_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)"
         ))
         .bind(&id)
         .bind(incident_id)
@@ -980,6 +1006,7 @@ async fn apply_plan(
         .bind(now)
         .bind(update.deliver_notifications)
         .bind(update.affected.is_some())
+        .bind(fold(&update.body))
         .execute(&mut *conn)
         .await?;
         for (ordinal, affected) in update.affected.iter().flatten().enumerate() {
@@ -1031,9 +1058,9 @@ pub async fn create_incident(
     p: &P,
     req: &IncidentRequest,
     settings: &IncidentSettings,
-    now: DateTime<Utc>,
+    at: Stamp,
 ) -> StoreResult<IncidentRecord> {
-    let mut tx = begin(p).await?;
+    let (mut tx, now) = begin(p, at).await?;
     let current = current_statuses(&mut tx).await?;
     let plan = incident::plan_create(req, &current, now)?;
     let mut row = IncidentRow {
@@ -1076,9 +1103,9 @@ pub async fn patch_incident(
     id: &str,
     req: &IncidentRequest,
     settings: &IncidentSettings,
-    now: DateTime<Utc>,
+    at: Stamp,
 ) -> StoreResult<IncidentRecord> {
-    let mut tx = begin(p).await?;
+    let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     let current = current_statuses(&mut tx).await?;
     let plan = incident::plan_patch(&record.state(), req, &current, now)?;
@@ -1093,8 +1120,8 @@ pub async fn patch_incident(
     Ok(record)
 }
 
-pub async fn delete_incident(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<IncidentRecord> {
-    let mut tx = begin(p).await?;
+pub async fn delete_incident(p: &P, id: &str, at: Stamp) -> StoreResult<IncidentRecord> {
+    let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     sqlx::query("DELETE FROM incidents WHERE id = $1")
         .bind(id)
@@ -1222,27 +1249,31 @@ pub async fn list_incidents(p: &P, query: &IncidentQuery) -> StoreResult<Vec<Inc
     let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {condition}"
     ));
+    if let Some(since) = query.created_since {
+        qb.push(" AND created_at >= ");
+        qb.push_bind(since);
+    }
     if let Some(search) = query
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let lowered = search.to_lowercase();
+        let folded = fold(search);
         let pattern = format!(
             "%{}%",
-            lowered
+            folded
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        qb.push(" AND (LOWER(name) LIKE ");
+        qb.push(" AND (search_text LIKE ");
         qb.push_bind(pattern.clone());
         qb.push(" ESCAPE '\\' OR status = ");
-        qb.push_bind(lowered);
+        qb.push_bind(folded);
         qb.push(
             " OR EXISTS (SELECT 1 FROM incident_updates u WHERE u.incident_id = incidents.id
-                 AND LOWER(u.body) LIKE ",
+                 AND u.search_text LIKE ",
         );
         qb.push_bind(pattern);
         qb.push(" ESCAPE '\\'))");
@@ -1261,9 +1292,9 @@ pub async fn edit_update(
     incident_id: &str,
     update_id: &str,
     edit: &UpdateEdit,
-    now: DateTime<Utc>,
+    at: Stamp,
 ) -> StoreResult<UpdateRecord> {
-    let mut tx = begin(p).await?;
+    let (mut tx, now) = begin(p, at).await?;
     let mut row = sqlx::query_as::<_, UpdateRow>(&format!(
         "SELECT {UPDATE_COLUMNS} FROM incident_updates WHERE id = $1 AND incident_id = $2"
     ))
@@ -1283,7 +1314,7 @@ pub async fn edit_update(
     }
     sqlx::query(
         "UPDATE incident_updates SET body = $1, display_at = $2, deliver_notifications = $3,
-             updated_at = $4
+             updated_at = $4, search_text = $6
          WHERE id = $5",
     )
     .bind(&row.body)
@@ -1291,6 +1322,7 @@ pub async fn edit_update(
     .bind(row.deliver_notifications)
     .bind(now)
     .bind(update_id)
+    .bind(fold(&row.body))
     .execute(&mut *tx)
     .await?;
     // An entry moved before the start (importing or correcting history) moves the start.

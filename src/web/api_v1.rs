@@ -18,7 +18,7 @@ use crate::store::{
     ComponentPatch, GroupPatch, IncidentFilter, IncidentQuery, IncidentSettings, NewComponent,
     NewGroup, PagePatch, PageRow, UpdateEdit,
 };
-use crate::time::{now, PageZone};
+use crate::time::{PageZone, Stamp};
 
 type Query = web::Query<HashMap<String, String>>;
 
@@ -185,7 +185,7 @@ async fn update_page(
         allow_email_subscribers: f.bool("allow_email_subscribers")?,
         allow_rss_atom_feeds: f.bool("allow_rss_atom_feeds")?,
     };
-    state.store.update_page(&patch, now()).await?;
+    state.store.update_page(&patch, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).page_v1())
 }
@@ -238,7 +238,7 @@ async fn create_component(
         only_show_if_degraded: f.bool("only_show_if_degraded")?,
         start_date: f.date("start_date")?.flatten(),
     };
-    let row = state.store.create_component(&new, now()).await?;
+    let row = state.store.create_component(&new, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_status(
         actix_web::http::StatusCode::CREATED,
@@ -282,7 +282,10 @@ async fn update_component(
         only_show_if_degraded: f.bool("only_show_if_degraded")?,
         start_date: f.date("start_date")?,
     };
-    let row = state.store.update_component(&id, &patch, now()).await?;
+    let row = state
+        .store
+        .update_component(&id, &patch, Stamp::Clock)
+        .await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).component(&row, Api::Management))
 }
@@ -294,7 +297,7 @@ async fn delete_component(
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    state.store.delete_component(&id, now()).await?;
+    state.store.delete_component(&id, Stamp::Clock).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -343,7 +346,7 @@ async fn create_group(
         description: group_description(&body, &f)?.flatten(),
         component_ids: f.string_list("components")?.unwrap_or_default(),
     };
-    let row = state.store.create_group(&new, now()).await?;
+    let row = state.store.create_group(&new, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_status(
         actix_web::http::StatusCode::CREATED,
@@ -385,7 +388,7 @@ async fn update_group(
         description: group_description(&body, &f)?,
         component_ids: f.string_list("components")?,
     };
-    let row = state.store.update_group(&id, &patch, now()).await?;
+    let row = state.store.update_group(&id, &patch, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).group_v1(&row))
 }
@@ -405,7 +408,7 @@ async fn delete_group(
         .find(|g| g.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("component group {id:?}")))?;
     let deleted = before.view(&state).group_v1(group);
-    state.store.delete_group(&id, now()).await?;
+    state.store.delete_group(&id, Stamp::Clock).await?;
     json_response(&deleted)
 }
 
@@ -516,6 +519,7 @@ async fn list_incidents(
     let q = IncidentQuery {
         filter: IncidentFilter::Everything,
         search: query.get("q").cloned(),
+        created_since: None,
         limit,
         offset: (page - 1) * limit,
     };
@@ -532,6 +536,7 @@ async fn list_filtered(
     let q = IncidentQuery {
         filter,
         search: None,
+        created_since: None,
         limit: size,
         offset,
     };
@@ -585,7 +590,7 @@ async fn create_incident(
     let (request, settings) = incident_request(&body.resource("incident")?, zone)?;
     let record = state
         .store
-        .create_incident(&request, &settings, now())
+        .create_incident(&request, &settings, Stamp::Clock)
         .await?;
     let snapshot = Snapshot::load(&state).await?;
     json_status(
@@ -618,7 +623,7 @@ async fn update_incident(
     let (request, settings) = incident_request(&body.resource("incident")?, zone)?;
     let record = state
         .store
-        .patch_incident(&id, &request, &settings, now())
+        .patch_incident(&id, &request, &settings, Stamp::Clock)
         .await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).incident_v1(&record))
@@ -631,7 +636,7 @@ async fn delete_incident(
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let record = state.store.delete_incident(&id, now()).await?;
+    let record = state.store.delete_incident(&id, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).incident_v1(&record))
 }
@@ -653,7 +658,7 @@ async fn edit_update(
     };
     let update = state
         .store
-        .edit_update(&incident_id, &update_id, &edit, now())
+        .edit_update(&incident_id, &update_id, &edit, Stamp::Clock)
         .await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).update(&update, Api::Management))

@@ -1,12 +1,14 @@
 //! The public read API, `/api/v2/*.json` (§1): no authentication, CORS open, exact
 //! Statuspage shapes. Unknown query parameters are ignored (the widget forwards some).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
 use super::json::{Api, ComponentJson, IncidentJson, MaintenanceJson, PageRef, StatusJson, View};
-use super::{json_response, AppState, Snapshot};
+use super::site::{cached, json_rendered};
+use super::{AppState, Snapshot};
+use crate::render::cache::Rendered;
 use crate::store::{IncidentFilter, IncidentQuery, IncidentRecord};
 
 /// `incidents.json` and `scheduled-maintenances.json` show the 50 most recent.
@@ -48,13 +50,20 @@ struct Summary {
     status: StatusJson,
 }
 
-async fn summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let snapshot = Snapshot::load(&state).await?;
-    let view = snapshot.view(&state);
-    let unresolved = list(&state, IncidentFilter::Unresolved, UNCAPPED).await?;
+async fn summary(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    cached(&state, &req, "/api/v2/summary.json", || {
+        render_summary(&state)
+    })
+    .await
+}
+
+async fn render_summary(state: &AppState) -> Result<Rendered, ApiError> {
+    let snapshot = Snapshot::load(state).await?;
+    let view = snapshot.view(state);
+    let unresolved = list(state, IncidentFilter::Unresolved, UNCAPPED).await?;
     // Upcoming or in progress: scheduled, in_progress, verifying.
-    let maintenances = list(&state, IncidentFilter::OpenMaintenances, UNCAPPED).await?;
-    json_response(&Summary {
+    let maintenances = list(state, IncidentFilter::OpenMaintenances, UNCAPPED).await?;
+    json_rendered(&Summary {
         page: view.page_ref(),
         components: view.components(Api::Public),
         incidents: incidents_json(&view, &unresolved),
@@ -69,14 +78,17 @@ struct StatusDoc {
     status: StatusJson,
 }
 
-async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let snapshot = Snapshot::load(&state).await?;
-    let view = snapshot.view(&state);
-    let unresolved = list(&state, IncidentFilter::Unresolved, UNCAPPED).await?;
-    json_response(&StatusDoc {
-        page: view.page_ref(),
-        status: view.status(&unresolved),
+async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    cached(&state, &req, "/api/v2/status.json", || async {
+        let snapshot = Snapshot::load(&state).await?;
+        let view = snapshot.view(&state);
+        let unresolved = list(&state, IncidentFilter::Unresolved, UNCAPPED).await?;
+        json_rendered(&StatusDoc {
+            page: view.page_ref(),
+            status: view.status(&unresolved),
+        })
     })
+    .await
 }
 
 #[derive(Serialize)]
@@ -85,13 +97,19 @@ struct ComponentsDoc {
     components: Vec<ComponentJson>,
 }
 
-async fn components(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let snapshot = Snapshot::load(&state).await?;
-    let view = snapshot.view(&state);
-    json_response(&ComponentsDoc {
-        page: view.page_ref(),
-        components: view.components(Api::Public),
+async fn components(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    cached(&state, &req, "/api/v2/components.json", || async {
+        let snapshot = Snapshot::load(&state).await?;
+        let view = snapshot.view(&state);
+        json_rendered(&ComponentsDoc {
+            page: view.page_ref(),
+            components: view.components(Api::Public),
+        })
     })
+    .await
 }
 
 #[derive(Serialize)]
@@ -107,26 +125,34 @@ fn incidents_json(view: &View<'_>, records: &[IncidentRecord]) -> Vec<IncidentJs
         .collect()
 }
 
+/// A document of `page` and a list of incidents (`key` is `incidents`).
 async fn incidents_doc(
+    req: &HttpRequest,
     state: &AppState,
     filter: IncidentFilter,
     limit: i64,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = Snapshot::load(state).await?;
-    let view = snapshot.view(state);
-    let records = list(state, filter, limit).await?;
-    json_response(&IncidentsDoc {
-        page: view.page_ref(),
-        incidents: incidents_json(&view, &records),
+    cached(state, req, req.path(), || async {
+        let snapshot = Snapshot::load(state).await?;
+        let view = snapshot.view(state);
+        let records = list(state, filter, limit).await?;
+        json_rendered(&IncidentsDoc {
+            page: view.page_ref(),
+            incidents: incidents_json(&view, &records),
+        })
     })
+    .await
 }
 
-async fn incidents(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    incidents_doc(&state, IncidentFilter::Incidents, RECENT_LIMIT).await
+async fn incidents(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    incidents_doc(&req, &state, IncidentFilter::Incidents, RECENT_LIMIT).await
 }
 
-async fn unresolved(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    incidents_doc(&state, IncidentFilter::Unresolved, UNCAPPED).await
+async fn unresolved(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    incidents_doc(&req, &state, IncidentFilter::Unresolved, UNCAPPED).await
 }
 
 #[derive(Serialize)]
@@ -136,27 +162,34 @@ struct MaintenancesDoc {
 }
 
 async fn maintenances_doc(
+    req: &HttpRequest,
     state: &AppState,
     filter: IncidentFilter,
     limit: i64,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = Snapshot::load(state).await?;
-    let view = snapshot.view(state);
-    let records = list(state, filter, limit).await?;
-    json_response(&MaintenancesDoc {
-        page: view.page_ref(),
-        scheduled_maintenances: records.iter().map(|m| view.maintenance(m)).collect(),
+    cached(state, req, req.path(), || async {
+        let snapshot = Snapshot::load(state).await?;
+        let view = snapshot.view(state);
+        let records = list(state, filter, limit).await?;
+        json_rendered(&MaintenancesDoc {
+            page: view.page_ref(),
+            scheduled_maintenances: records.iter().map(|m| view.maintenance(m)).collect(),
+        })
     })
+    .await
 }
 
-async fn maintenances(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    maintenances_doc(&state, IncidentFilter::Maintenances, RECENT_LIMIT).await
+async fn maintenances(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    maintenances_doc(&req, &state, IncidentFilter::Maintenances, RECENT_LIMIT).await
 }
 
-async fn upcoming(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    maintenances_doc(&state, IncidentFilter::UpcomingMaintenances, UNCAPPED).await
+async fn upcoming(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    maintenances_doc(&req, &state, IncidentFilter::UpcomingMaintenances, UNCAPPED).await
 }
 
-async fn active(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    maintenances_doc(&state, IncidentFilter::ActiveMaintenances, UNCAPPED).await
+async fn active(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    maintenances_doc(&req, &state, IncidentFilter::ActiveMaintenances, UNCAPPED).await
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod json;
+pub mod site;
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::content;
+use crate::render::cache::PageCache;
 use crate::store::{ComponentTree, PageRow, Store};
 use error::ApiError;
 use json::View;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// Public URL of the status page, without a trailing slash.
     pub base_url: String,
+    /// Ready responses of the public site and `/api/v2`.
+    pub cache: PageCache,
 }
 
 /// The page and its components, read once per request that renders objects.
@@ -83,7 +87,12 @@ impl Application {
             .or(site.public_url)
             .unwrap_or_else(|| format!("http://{address}"));
         tracing::info!(%address, %base_url, backend = store.backend_name(), "herald is listening");
-        let state = web::Data::new(AppState { store, base_url });
+        let state = web::Data::new(AppState {
+            store,
+            base_url,
+            cache: PageCache::default(),
+        });
+        tokio::spawn(watch_external_changes(state.clone().into_inner()));
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -165,7 +174,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_v1::routes)
             .default_service(web::to(api_not_found)),
     )
+    .configure(site::routes)
     .default_service(web::to(not_found));
+}
+
+/// Changes committed by another process (a CLI command, another instance) do not move
+/// this process's change count: poll the page's `updated_at`, which every public
+/// change moves, and count a change when it does.
+async fn watch_external_changes(state: std::sync::Arc<AppState>) {
+    let mut last_seen = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Ok(page) = state.store.page().await {
+            if last_seen.is_some_and(|seen| seen != page.updated_at) {
+                state.store.note_external_change();
+            }
+            last_seen = Some(page.updated_at);
+        }
+    }
 }
 
 /// Logs one line per request: method, path (never the query, which may hold an API
@@ -188,7 +215,7 @@ async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
+async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if req.path().starts_with("/api/") {
         return actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
             "no route for {} {}",
@@ -196,7 +223,5 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
             req.path()
         )));
     }
-    HttpResponse::NotFound()
-        .content_type("text/plain; charset=utf-8")
-        .body("Not found")
+    actix_web::ResponseError::error_response(&site::not_found_page(state).await)
 }

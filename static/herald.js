@@ -5,14 +5,18 @@
   // Show each time also in the reader's own zone when it differs from the page's.
   var readerZone;
   try { readerZone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { readerZone = null; }
+  var pageZone = document.documentElement.getAttribute("data-zone");
+  var format = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
   document.querySelectorAll("time[data-local]").forEach(function (el) {
     var when = new Date(el.getAttribute("datetime"));
     if (!readerZone || isNaN(when.getTime())) { return; }
-    var local = when.toLocaleString(undefined, {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
-    });
-    var page = el.textContent || "";
-    if (page.indexOf(local) !== -1) { return; }
+    var local = when.toLocaleString(undefined, format);
+    var inPageZone;
+    try {
+      inPageZone = when.toLocaleString(undefined, Object.assign({ timeZone: pageZone || "UTC" }, format));
+    } catch (e) { inPageZone = null; }
+    // Same wall-clock time and zone name: the reader already sees their own time.
+    if (local === inPageZone) { return; }
     var span = document.createElement("span");
     span.className = "local-time";
     span.textContent = " (" + local + " your time)";

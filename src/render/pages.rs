@@ -274,12 +274,16 @@ fn day_detail(day: &uptime::Day) -> String {
 }
 
 fn uptime_view(ctx: &SiteContext<'_>, c: &ComponentRow, data: &StatusData<'_>) -> UptimeView {
-    let status_at_start = data
+    let logged_at_start = data
         .window
         .at_start
         .iter()
         .find(|(id, _)| id == &c.id)
         .and_then(|(_, s)| s.as_deref().map(ComponentStatus::from_db));
+    // A component declared in use since `start_date` but added to Herald later was
+    // operational as far as anyone knows: count those days, not "no data".
+    // (Days before `start_date` itself are not counted at all.)
+    let status_at_start = logged_at_start.or(c.start_date.map(|_| ComponentStatus::Operational));
     let changes: Vec<(DateTime<Utc>, ComponentStatus)> = data
         .window
         .changes

@@ -110,6 +110,14 @@ impl Store {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// On PostgreSQL, starts listening for changes other instances commit (each one
+    /// counts as a change here too). On SQLite there is nothing to listen to.
+    pub fn spawn_change_listener(&self) {
+        if let Backend::Postgres(pools) = &self.backend {
+            tokio::spawn(postgres::listen(pools.write.clone(), self.changes.clone()));
+        }
+    }
+
     /// Counts a change committed elsewhere (another process or instance).
     pub fn note_external_change(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);

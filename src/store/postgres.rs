@@ -13,10 +13,42 @@ pub type Db = sqlx::Postgres;
 /// Held until the transaction ends. The number is Herald's own ("HRLD").
 const WRITE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(1213352772)");
 
+/// Sent with every public change, delivered to listeners when the transaction commits.
+pub(super) const CHANNEL: &str = "herald_changes";
+const CHANGE_NOTIFY: Option<&str> = Some("SELECT pg_notify('herald_changes', '')");
+
 // The same SQL compiled for each backend, on purpose: see store/mod.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
 pub(super) mod queries;
+
+/// Counts a change whenever any instance commits one, until the pool closes. A lost
+/// connection is retried; the periodic poll covers the gap.
+pub(super) async fn listen(
+    pool: sqlx::PgPool,
+    changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if listener.listen(CHANNEL).await.is_ok() {
+                    while listener.recv().await.is_ok() {
+                        changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+            Err(e) if pool.is_closed() => {
+                tracing::debug!(error = %e, "change listener stopped");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "change listener could not connect"),
+        }
+        if pool.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
 
 pub(super) async fn connect(url: &str) -> StoreResult<Pools<Db>> {
     let pool = PgPoolOptions::new()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Transaction};
 
-use super::{Db, WRITE_LOCK};
+use super::{Db, CHANGE_NOTIFY, WRITE_LOCK};
 use crate::domain::ids::new_id;
 use crate::domain::incident::{self, CurrentStatuses, IncidentRequest, Plan};
 use crate::domain::text::{parse_body, BODY_MAX};
@@ -35,12 +35,16 @@ async fn begin(p: &P, at: Stamp) -> StoreResult<(Tx, DateTime<Utc>)> {
     Ok((tx, at.resolve()))
 }
 
-/// Every public change moves the page's `updated_at` (v2 `page.updated_at`).
+/// Every public change moves the page's `updated_at` (v2 `page.updated_at`) and, on
+/// PostgreSQL, tells the other instances (the notification goes out on commit).
 async fn touch_page(conn: &mut Conn, now: DateTime<Utc>) -> StoreResult<()> {
     sqlx::query("UPDATE page SET updated_at = $1")
         .bind(now)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    if let Some(notify) = CHANGE_NOTIFY {
+        sqlx::query(notify).execute(conn).await?;
+    }
     Ok(())
 }
 

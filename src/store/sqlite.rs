@@ -13,6 +13,9 @@ pub type Db = sqlx::Sqlite;
 /// Nothing to take: the one writer connection already serialises writes.
 const WRITE_LOCK: Option<&str> = None;
 
+/// No notifications: other processes on the same file are noticed by polling.
+const CHANGE_NOTIFY: Option<&str> = None;
+
 // The same SQL compiled for each backend, on purpose: see store/mod.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]

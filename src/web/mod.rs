@@ -79,7 +79,9 @@ impl Application {
         std::fs::create_dir_all(&settings.data_dir)?;
         let store = Store::connect(&settings.database_url).await?;
         let site = content::sync(&store, &settings.content_dir).await?;
-        let listener = TcpListener::bind(&settings.bind)?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|e| {
+            anyhow::anyhow!("could not listen on {} (HERALD_BIND): {e}", settings.bind)
+        })?;
         let address = listener.local_addr()?;
         let base_url = settings
             .base_url
@@ -92,6 +94,7 @@ impl Application {
             base_url,
             cache: PageCache::default(),
         });
+        state.store.spawn_change_listener();
         tokio::spawn(watch_external_changes(state.clone().into_inner()));
         let server_state = state.clone();
         let server = HttpServer::new(move || {

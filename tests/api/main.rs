@@ -9,5 +9,6 @@ mod helpers;
 mod auth_and_errors;
 mod components;
 mod incidents;
+mod instances;
 mod public_api;
 mod store_conformance;

@@ -103,7 +103,8 @@ enum Encoding {
     Identity,
 }
 
-/// Reads `Accept-Encoding`: brotli over gzip over identity, honouring `q=0`.
+/// Reads `Accept-Encoding`: brotli over gzip over identity. A coding named in the
+/// header takes its own q-value; `*` stands only for codings not named; `q=0` refuses.
 fn preferred_encoding(req: &HttpRequest) -> Encoding {
     let Some(accept) = req
         .headers()
@@ -112,22 +113,31 @@ fn preferred_encoding(req: &HttpRequest) -> Encoding {
     else {
         return Encoding::Identity;
     };
-    let accepts = |name: &str| {
-        accept.split(',').any(|part| {
+    let codings: Vec<(String, f32)> = accept
+        .split(',')
+        .filter_map(|part| {
             let mut pieces = part.split(';');
-            let coding = pieces.next().unwrap_or("").trim();
-            let refused = pieces.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    == Some(0.0)
-            });
-            (coding.eq_ignore_ascii_case(name) || coding == "*") && !refused
+            let coding = pieces.next()?.trim().to_ascii_lowercase();
+            let q = pieces
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                })
+                .unwrap_or(1.0);
+            (!coding.is_empty()).then_some((coding, q))
         })
+        .collect();
+    let quality = |name: &str| {
+        codings
+            .iter()
+            .find(|(c, _)| c == name)
+            .or_else(|| codings.iter().find(|(c, _)| c == "*"))
+            .map_or(0.0, |(_, q)| *q)
     };
-    if accepts("br") {
+    if quality("br") > 0.0 {
         Encoding::Brotli
-    } else if accepts("gzip") {
+    } else if quality("gzip") > 0.0 {
         Encoding::Gzip
     } else {
         Encoding::Identity
@@ -227,6 +237,12 @@ mod tests {
         );
         assert_eq!(preferred_encoding(&req("gzip, br;q=0")), Encoding::Gzip);
         assert_eq!(preferred_encoding(&req("identity")), Encoding::Identity);
+        assert_eq!(preferred_encoding(&req("br;q=0, *")), Encoding::Gzip);
+        assert_eq!(
+            preferred_encoding(&req("gzip;q=0, br;q=0, *")),
+            Encoding::Identity
+        );
+        assert_eq!(preferred_encoding(&req("*")), Encoding::Brotli);
         assert_eq!(
             preferred_encoding(&TestRequest::default().to_http_request()),
             Encoding::Identity

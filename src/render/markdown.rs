@@ -37,6 +37,13 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
         b.link_rel(Some("nofollow noopener noreferrer"))
             // User ids never collide with the page's own (GitHub does the same).
             .id_prefix(Some("md-"))
+            // Drop what these hold, not only the tags: an iframe's text is not content.
+            .clean_content_tags(
+                [
+                    "script", "style", "iframe", "noscript", "object", "embed", "template",
+                ]
+                .into(),
+            )
             .add_tags(["input"])
             .add_tag_attributes("input", ["type", "checked", "disabled"])
             .add_tag_attributes("td", ["align"])

@@ -15,28 +15,43 @@ async fn other_instances_count_a_committed_change() {
     };
     let other = Store::connect(&app.settings.database_url).await.unwrap();
     other.spawn_change_listener();
-    // Let the listener subscribe before the write.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = app
+        .create_incident(json!({"name": "Seen everywhere"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The listener subscribes in the background: post updates until one is heard.
+    // Nothing but a notification moves this store's count.
     let before = other.change_count();
-
-    app.create_incident(json!({"name": "Seen everywhere"}))
-        .await;
-
-    let mut waited = Duration::ZERO;
-    while other.change_count() == before && waited < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += Duration::from_millis(20);
+    let mut heard = false;
+    for attempt in 0..20 {
+        app.patch_incident(&id, json!({"body": format!("update {attempt}")}))
+            .await
+            .expect(200);
+        for _ in 0..25 {
+            if other.change_count() > before {
+                heard = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if heard {
+            break;
+        }
     }
-    assert!(
-        other.change_count() > before,
-        "no notification reached the other instance"
-    );
+    assert!(heard, "no notification reached the other instance");
+
     // A refused write sends nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let settled = other.change_count();
-    let refused = app
-        .patch_incident("zzzzzzzzzzzz", json!({"name": "x"}))
-        .await;
-    refused.expect(404);
+    app.patch_incident("zzzzzzzzzzzz", json!({"name": "x"}))
+        .await
+        .expect(404);
+    app.patch_incident(&id, json!({"status": "exploded"}))
+        .await
+        .expect(422);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(other.change_count(), settled);
 }

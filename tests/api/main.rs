@@ -11,4 +11,5 @@ mod components;
 mod incidents;
 mod instances;
 mod public_api;
+mod site;
 mod store_conformance;

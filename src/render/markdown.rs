@@ -22,35 +22,60 @@ impl std::fmt::Display for SafeHtml {
     }
 }
 
-fn options() -> Options {
-    Options::ENABLE_TABLES
-        | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_HEADING_ATTRIBUTES
+/// What a message (an incident update) may use: it can appear several times on one
+/// page, so nothing in it may carry an id (no footnotes, no heading anchors).
+fn message_options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
-fn sanitizer() -> &'static ammonia::Builder<'static> {
+/// What a document (a postmortem) may use: GitHub-flavoured markdown in full.
+fn document_options() -> Options {
+    message_options() | Options::ENABLE_FOOTNOTES | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+const ID_PREFIX: &str = "md-";
+
+fn base_sanitizer() -> ammonia::Builder<'static> {
+    let mut b = ammonia::Builder::default();
+    b.link_rel(Some("nofollow noopener noreferrer"))
+        // Drop what these hold, not only the tags: an iframe's text is not content.
+        .clean_content_tags(
+            [
+                "script", "style", "iframe", "noscript", "object", "embed", "template",
+            ]
+            .into(),
+        )
+        .add_tags(["input"])
+        .add_tag_attributes("input", ["type", "checked", "disabled", "aria-label"])
+        .add_tag_attributes("td", ["align"])
+        .add_tag_attributes("th", ["align"]);
+    b
+}
+
+/// For messages: no ids at all.
+fn message_sanitizer() -> &'static ammonia::Builder<'static> {
+    static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    BUILDER.get_or_init(base_sanitizer)
+}
+
+/// For documents: ids kept but prefixed, so they never collide with the page's own
+/// (GitHub does the same), and in-page links rewritten to match.
+fn document_sanitizer() -> &'static ammonia::Builder<'static> {
     static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     BUILDER.get_or_init(|| {
-        let mut b = ammonia::Builder::default();
-        b.link_rel(Some("nofollow noopener noreferrer"))
-            // User ids never collide with the page's own (GitHub does the same).
-            .id_prefix(Some("md-"))
-            // Drop what these hold, not only the tags: an iframe's text is not content.
-            .clean_content_tags(
-                [
-                    "script", "style", "iframe", "noscript", "object", "embed", "template",
-                ]
-                .into(),
-            )
-            .add_tags(["input"])
-            .add_tag_attributes("input", ["type", "checked", "disabled"])
-            .add_tag_attributes("td", ["align"])
-            .add_tag_attributes("th", ["align"])
+        let mut b = base_sanitizer();
+        b.id_prefix(Some(ID_PREFIX))
             .add_tag_attributes("sup", ["id"])
             .add_tag_attributes("li", ["id"])
-            .add_tag_attributes("div", ["id"]);
+            .add_tag_attributes("div", ["id"])
+            .attribute_filter(|element, attribute, value| {
+                if element == "a" && attribute == "href" {
+                    if let Some(anchor) = value.strip_prefix('#') {
+                        return Some(format!("#{ID_PREFIX}{anchor}").into());
+                    }
+                }
+                Some(value.into())
+            });
         for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
             b.add_tag_attributes(h, ["id"]);
         }
@@ -117,32 +142,49 @@ fn with_heading_anchors(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
     out
 }
 
-fn render(markdown: &str, hard_breaks: bool, shift_headings: bool) -> SafeHtml {
-    let events: Vec<Event<'_>> = Parser::new_ext(markdown, options())
+/// How a kind of text is rendered.
+struct Style {
+    options: Options,
+    /// Messages are typed like chat: a new line is a new line.
+    hard_breaks: bool,
+    anchors: bool,
+    sanitizer: &'static ammonia::Builder<'static>,
+}
+
+fn render(markdown: &str, style: Style) -> SafeHtml {
+    let events: Vec<Event<'_>> = Parser::new_ext(markdown, style.options)
         .map(|event| match event {
-            // Update bodies are typed like messages: a new line is a new line.
-            Event::SoftBreak if hard_breaks => Event::HardBreak,
-            // The page owns <h1>: documents start at <h2>.
+            Event::SoftBreak if style.hard_breaks => Event::HardBreak,
+            // A checkbox needs a name to be accessible.
+            Event::TaskListMarker(done) => Event::InlineHtml(CowStr::from(if done {
+                "<input type=\"checkbox\" disabled checked aria-label=\"Done\"> "
+            } else {
+                "<input type=\"checkbox\" disabled aria-label=\"Not done\"> "
+            })),
+            // The page owns <h1>: text starts at <h2>.
             Event::Start(Tag::Heading {
                 level,
                 id,
                 classes,
                 attrs,
-            }) if shift_headings => Event::Start(Tag::Heading {
+            }) => Event::Start(Tag::Heading {
                 level: demote(level),
                 id,
                 classes,
                 attrs,
             }),
-            Event::End(TagEnd::Heading(level)) if shift_headings => {
-                Event::End(TagEnd::Heading(demote(level)))
-            }
+            Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
             other => other,
         })
         .collect();
+    let events = if style.anchors {
+        with_heading_anchors(events)
+    } else {
+        events
+    };
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, with_heading_anchors(events).into_iter());
-    SafeHtml(sanitizer().clean(&unsafe_html).to_string())
+    html::push_html(&mut unsafe_html, events.into_iter());
+    SafeHtml(style.sanitizer.clean(&unsafe_html).to_string())
 }
 
 fn demote(level: HeadingLevel) -> HeadingLevel {
@@ -155,21 +197,37 @@ fn demote(level: HeadingLevel) -> HeadingLevel {
     }
 }
 
-/// An incident update's body: markdown where line breaks are kept.
+/// An incident update's body: markdown where line breaks are kept, without ids.
 pub fn update_body(markdown: &str) -> SafeHtml {
-    render(markdown, true, true)
+    render(
+        markdown,
+        Style {
+            options: message_options(),
+            hard_breaks: true,
+            anchors: false,
+            sanitizer: message_sanitizer(),
+        },
+    )
 }
 
 /// A longer document (a postmortem): headings get anchors and start at `<h2>`.
 pub fn document(markdown: &str) -> SafeHtml {
-    render(markdown, false, true)
+    render(
+        markdown,
+        Style {
+            options: document_options(),
+            hard_breaks: false,
+            anchors: true,
+            sanitizer: document_sanitizer(),
+        },
+    )
 }
 
 /// Plain text of a markdown body (feeds' titles, e-mail previews): the sanitised HTML
 /// with tags removed.
 pub fn plain_text(markdown: &str) -> String {
     let mut text = String::new();
-    for event in Parser::new_ext(markdown, options()) {
+    for event in Parser::new_ext(markdown, message_options()) {
         match event {
             Event::Text(t) | Event::Code(t) => text.push_str(&t),
             Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Paragraph) => text.push(' '),
@@ -247,6 +305,31 @@ mod tests {
         assert!(
             html.as_str()
                 .contains("rel=\"nofollow noopener noreferrer\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn in_page_links_follow_prefixed_ids() {
+        let html = document("See [the cause](#root-cause).[^1]\n\n## Root cause\n\n[^1]: A note.");
+        let html = html.as_str();
+        assert!(html.contains("href=\"#md-root-cause\""), "{html}");
+        assert!(html.contains("id=\"md-root-cause\""), "{html}");
+        assert!(
+            html.contains("href=\"#md-1\"") && html.contains("id=\"md-1\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn messages_carry_no_ids_and_named_checkboxes() {
+        let html = update_body(
+            "## Next steps\n\n- [x] rolled back\n- [ ] postmortem\n\nNote[^1]\n\n[^1]: x",
+        );
+        let html = html.as_str();
+        assert!(!html.contains("id="), "{html}");
+        assert!(
+            html.contains("aria-label=\"Done\"") && html.contains("aria-label=\"Not done\""),
             "{html}"
         );
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
@@ -22,37 +22,46 @@ pub struct Rendered {
     pub body: Vec<u8>,
 }
 
-/// One response in three encodings, with its validator.
+/// One response, with its validator. Compressed forms are made the first time a
+/// client asks for them: most readers of a fresh render want only one encoding.
 pub struct CachedResponse {
     status: StatusCode,
     content_type: &'static str,
     etag: String,
     identity: Bytes,
-    gzip: Bytes,
-    brotli: Bytes,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    Bytes::from(
+        gz.write_all(body)
+            .and_then(|_| gz.finish())
+            .unwrap_or_default(),
+    )
+}
+
+fn brotli(body: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    {
+        // Quality 5: most of brotli's gain at a small fraction of its top-level cost.
+        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        let _ = writer.write_all(body);
+    }
+    Bytes::from(out)
 }
 
 impl CachedResponse {
     pub fn new(rendered: Rendered) -> CachedResponse {
         let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&rendered.body)[..16]));
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gzip = gz
-            .write_all(&rendered.body)
-            .and_then(|_| gz.finish())
-            .unwrap_or_default();
-        let mut brotli = Vec::new();
-        {
-            // Quality 5: most of brotli's gain at a small fraction of its top-level cost.
-            let mut writer = brotli::CompressorWriter::new(&mut brotli, 4096, 5, 22);
-            let _ = writer.write_all(&rendered.body);
-        }
         CachedResponse {
             status: rendered.status,
             content_type: rendered.content_type,
             etag,
             identity: Bytes::from(rendered.body),
-            gzip: Bytes::from(gzip),
-            brotli: Bytes::from(brotli),
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
         }
     }
 
@@ -85,13 +94,19 @@ impl CachedResponse {
             HeaderValue::from_static(self.content_type),
         ));
         match preferred_encoding(req) {
-            Encoding::Brotli if !self.brotli.is_empty() => builder
-                .insert_header((header::CONTENT_ENCODING, "br"))
-                .body(self.brotli.clone()),
-            Encoding::Gzip | Encoding::Brotli if !self.gzip.is_empty() => builder
-                .insert_header((header::CONTENT_ENCODING, "gzip"))
-                .body(self.gzip.clone()),
-            _ => builder.body(self.identity.clone()),
+            Encoding::Brotli => {
+                let body = self.brotli.get_or_init(|| brotli(&self.identity)).clone();
+                builder
+                    .insert_header((header::CONTENT_ENCODING, "br"))
+                    .body(body)
+            }
+            Encoding::Gzip => {
+                let body = self.gzip.get_or_init(|| gzip(&self.identity)).clone();
+                builder
+                    .insert_header((header::CONTENT_ENCODING, "gzip"))
+                    .body(body)
+            }
+            Encoding::Identity => builder.body(self.identity.clone()),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{Pools, StoreResult};
 
@@ -15,7 +15,10 @@ const WRITE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(1213352772)"
 
 /// Sent with every public change, delivered to listeners when the transaction commits.
 pub(super) const CHANNEL: &str = "herald_changes";
-const CHANGE_NOTIFY: Option<&str> = Some("SELECT pg_notify('herald_changes', '')");
+/// The payload is the sender's `application_name`, which names its instance, so an
+/// instance can ignore its own notifications (it counted those changes already).
+const CHANGE_NOTIFY: Option<&str> =
+    Some("SELECT pg_notify('herald_changes', current_setting('application_name'))");
 
 // The same SQL compiled for each backend, on purpose: see store/mod.rs.
 #[allow(clippy::duplicate_mod)]
@@ -51,10 +54,14 @@ pub(super) async fn listen(
 }
 
 pub(super) async fn connect(url: &str) -> StoreResult<Pools<Db>> {
+    // Each store names its connections, so it can tell its own notifications apart.
+    let options = url
+        .parse::<PgConnectOptions>()?
+        .application_name(&format!("herald-{}", crate::domain::ids::new_id()));
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
     Ok(Pools {

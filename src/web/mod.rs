@@ -181,20 +181,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-/// Changes committed by another process (a CLI command, another instance) do not move
-/// this process's change count: poll the page's `updated_at`, which every public
-/// change moves, and count a change when it does.
+/// Changes committed by another process (a CLI command, another instance without
+/// notifications) do not move this process's change count: poll the page's
+/// `updated_at`, which every public change moves, and count a change when it moved
+/// while this process committed nothing (its own changes are counted already).
 async fn watch_external_changes(state: std::sync::Arc<AppState>) {
     let mut last_seen = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        if let Ok(page) = state.store.page().await {
-            if last_seen.is_some_and(|seen| seen != page.updated_at) {
-                state.store.note_external_change();
-            }
-            last_seen = Some(page.updated_at);
+        let count_before = state.store.change_count();
+        let Ok(page) = state.store.page().await else {
+            continue;
+        };
+        let own_change_since = last_seen.is_some_and(|(_, count)| count != count_before);
+        if last_seen.is_some_and(|(seen, _)| seen != page.updated_at) && !own_change_since {
+            state.store.note_external_change();
         }
+        last_seen = Some((page.updated_at, state.store.change_count()));
     }
 }
 

@@ -25,7 +25,7 @@
 
   // Uptime bars: one tab stop per bar, arrow keys move between days.
   document.querySelectorAll(".bars").forEach(function (bar) {
-    var days = Array.prototype.slice.call(bar.querySelectorAll(".day"));
+    var days = Array.prototype.slice.call(bar.children);
     if (days.length === 0) { return; }
     days.forEach(function (day, i) { day.tabIndex = i === days.length - 1 ? 0 : -1; });
     bar.addEventListener("keydown", function (event) {

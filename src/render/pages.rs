@@ -265,11 +265,23 @@ fn day_detail(day: &uptime::Day) -> String {
     .collect();
     if parts.is_empty() {
         match day.worst {
-            Some(ComponentStatus::Operational) | None => "No downtime recorded".to_owned(),
+            Some(ComponentStatus::Operational) | None => "No downtime".to_owned(),
             Some(s) => format!("{} briefly", s.label()),
         }
     } else {
         parts.join(", ")
+    }
+}
+
+/// A day cell's class: short, since a page may hold thousands of cells.
+fn day_class(worst: Option<ComponentStatus>) -> &'static str {
+    match worst {
+        None => "nd",
+        Some(ComponentStatus::Operational) => "ok",
+        Some(ComponentStatus::DegradedPerformance) => "dp",
+        Some(ComponentStatus::PartialOutage) => "po",
+        Some(ComponentStatus::MajorOutage) => "mo",
+        Some(ComponentStatus::UnderMaintenance) => "um",
     }
 }
 
@@ -324,7 +336,7 @@ fn uptime_view(ctx: &SiteContext<'_>, c: &ComponentRow, data: &StatusData<'_>) -
                 })
                 .collect();
             DayView {
-                class: day.worst.map_or("nodata", ComponentStatus::as_str),
+                class: day_class(day.worst),
                 date: ctx.date_label(day.date),
                 detail: day_detail(day),
                 incidents,

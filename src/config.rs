@@ -23,6 +23,15 @@ pub struct Settings {
     pub content_dir: PathBuf,
     /// `pretty` or `json`.
     pub log_format: String,
+    /// SMTP server for notifications; `None` writes `.eml` files to `DATA_DIR/outbox`.
+    pub smtp_url: Option<String>,
+    /// Sender address of notifications (the page's name is the sender's name).
+    pub mail_from: String,
+    pub mail_reply_to: Option<String>,
+    /// The most mails sent per second; 0 for no limit.
+    pub mail_rate: u32,
+    /// Whether `herald serve` also runs the delivery worker.
+    pub run_worker: bool,
 }
 
 /// `herald.toml`: every key optional, named like the environment variable without the
@@ -36,6 +45,11 @@ struct FileSettings {
     base_url: Option<String>,
     content_dir: Option<PathBuf>,
     log_format: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    mail_reply_to: Option<String>,
+    mail_rate: Option<u32>,
+    run_worker: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +86,15 @@ impl Settings {
             None => (PathBuf::from("herald.toml"), false),
         };
         Self::from_sources(&path, required, &env)
+    }
+
+    /// The compiled defaults alone (what a run with no file and no variables gets).
+    pub fn defaults() -> Settings {
+        match Settings::from_sources(Path::new(""), false, &[]) {
+            Ok(settings) => settings,
+            // The defaults are constants that pass every check.
+            Err(e) => unreachable!("compiled defaults are invalid: {e}"),
+        }
     }
 
     /// The layering itself, with the file and environment passed in (testable).
@@ -140,6 +163,61 @@ impl Settings {
                 value: log_format,
             });
         }
+        let smtp_url = var("HERALD_SMTP_URL").or(from_file.smtp_url);
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::Invalid {
+                    name: "HERALD_SMTP_URL",
+                    allowed: "an smtp:// or smtps:// URL",
+                    value: url.clone(),
+                });
+            }
+        }
+        let address = |name: &'static str, value: String| -> Result<String, ConfigError> {
+            match value.parse::<lettre::Address>() {
+                Ok(_) => Ok(value),
+                Err(_) => Err(ConfigError::Invalid {
+                    name,
+                    allowed: "an email address",
+                    value,
+                }),
+            }
+        };
+        let mail_from = address(
+            "HERALD_MAIL_FROM",
+            var("HERALD_MAIL_FROM")
+                .or(from_file.mail_from)
+                .unwrap_or_else(|| "status@localhost".to_owned()),
+        )?;
+        let mail_reply_to = var("HERALD_MAIL_REPLY_TO")
+            .or(from_file.mail_reply_to)
+            .map(|v| address("HERALD_MAIL_REPLY_TO", v))
+            .transpose()?;
+        let mail_rate = match var("HERALD_MAIL_RATE") {
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "HERALD_MAIL_RATE",
+                    allowed: "a whole number of mails per second (0 for no limit)",
+                    value: raw,
+                })?,
+            None => from_file.mail_rate.unwrap_or(0),
+        };
+        let run_worker = match var("HERALD_RUN_WORKER") {
+            Some(raw) => match raw.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HERALD_RUN_WORKER",
+                        allowed: "true or false",
+                        value: raw,
+                    })
+                }
+            },
+            None => from_file.run_worker.unwrap_or(true),
+        };
         Ok(Settings {
             bind,
             data_dir,
@@ -147,6 +225,11 @@ impl Settings {
             base_url,
             content_dir,
             log_format,
+            smtp_url,
+            mail_from,
+            mail_reply_to,
+            mail_rate,
+            run_worker,
         })
     }
 }
@@ -170,6 +253,35 @@ mod tests {
         assert_eq!(s.database_url, "sqlite:./data/herald.db");
         assert_eq!(s.base_url, None);
         assert_eq!(s.content_dir, PathBuf::from("./content"));
+        assert_eq!(s.smtp_url, None);
+        assert_eq!(s.mail_from, "status@localhost");
+        assert!(s.run_worker);
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        let none = Path::new("/nonexistent/herald.toml");
+        let err = Settings::from_sources(none, false, &env(&[("HERALD_SMTP_URL", "http://mail")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("HERALD_SMTP_URL"));
+        let err =
+            Settings::from_sources(none, false, &env(&[("HERALD_MAIL_FROM", "not an address")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("HERALD_MAIL_FROM"));
+        let err =
+            Settings::from_sources(none, false, &env(&[("HERALD_MAIL_RATE", "fast")])).unwrap_err();
+        assert!(err.to_string().contains("HERALD_MAIL_RATE"));
+        let s = Settings::from_sources(
+            none,
+            false,
+            &env(&[
+                ("HERALD_SMTP_URL", "smtp://127.0.0.1:2525"),
+                ("HERALD_MAIL_RATE", "50"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(s.mail_rate, 50);
     }
 
     #[test]

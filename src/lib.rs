@@ -4,6 +4,7 @@
 pub mod config;
 pub mod content;
 pub mod domain;
+pub mod notify;
 pub mod render;
 pub mod store;
 pub mod telemetry;

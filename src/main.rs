@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Serve the status page and APIs (the default when no command is given).
     Serve,
+    /// Run only the delivery worker (mail), e.g. on another machine than the web.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage API keys for the /v1 management API.
@@ -61,6 +63,20 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings).await?;
             app.run_until_stopped().await?;
         }
+        Command::Worker => {
+            let store = connect(&settings).await?;
+            let site = content::load(&settings.content_dir)?;
+            let base_url = herald::web::public_url(&settings, site.public_url, &settings.bind);
+            let links =
+                herald::notify::links::LinkSigner::new(&store.secret("links").await?, &base_url);
+            let worker = herald::web::build_worker(&settings, &store, links).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let running = tokio::spawn(worker.run(stopped));
+            tracing::info!("delivery worker running; stop with Ctrl-C or SIGTERM");
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            let _ = running.await;
+        }
         Command::Migrate => {
             connect(&settings).await?;
             println!("migrations applied");
@@ -76,6 +92,25 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or_default(),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {

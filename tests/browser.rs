@@ -152,7 +152,7 @@ async fn spawn_site() -> Site {
         database_url: format!("sqlite:{}", dir.path().join("herald.db").display()),
         base_url: None,
         content_dir: dir.path().join("content"),
-        log_format: "pretty".to_owned(),
+        ..Settings::defaults()
     };
     let app = Application::build(&settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -5,6 +5,7 @@ pub mod component;
 pub mod ids;
 pub mod incident;
 pub mod rollup;
+pub mod subscriber;
 pub mod text;
 pub mod uptime;
 

@@ -631,3 +631,91 @@ pub fn error_page(layout: Layout, status: u16) -> ErrorPage {
         message,
     }
 }
+
+// --- subscriptions ---------------------------------------------------------------------------
+
+/// A component to choose, or a group holding some.
+pub struct Choice {
+    pub id: String,
+    pub name: String,
+    pub checked: bool,
+    pub children: Vec<Choice>,
+}
+
+/// The page's components as checkboxes, in display order, `chosen` ones checked.
+pub fn choices(tree: &ComponentTree, chosen: &[String]) -> Vec<Choice> {
+    let leaf = |c: &ComponentRow| Choice {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        checked: chosen.contains(&c.id),
+        children: Vec::new(),
+    };
+    let mut entries: Vec<(i64, Choice)> = tree
+        .components
+        .iter()
+        .filter(|c| c.group_id.is_none())
+        .map(|c| (c.position, leaf(c)))
+        .collect();
+    for g in &tree.groups {
+        let children: Vec<Choice> = tree.children(&g.id).map(leaf).collect();
+        if !children.is_empty() {
+            entries.push((
+                g.position,
+                Choice {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                    checked: false,
+                    children,
+                },
+            ));
+        }
+    }
+    entries.sort_by_key(|(position, _)| *position);
+    entries.into_iter().map(|(_, c)| c).collect()
+}
+
+#[derive(Template)]
+#[template(path = "subscribe.html")]
+pub struct SubscribePage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub email: String,
+    pub email_error: Option<String>,
+    pub error: Option<String>,
+    pub all_components: bool,
+    pub choice_error: Option<String>,
+    pub choices: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "manage.html")]
+pub struct ManagePage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub email: String,
+    pub state: &'static str,
+    pub active: bool,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub all_components: bool,
+    pub choice_error: Option<String>,
+    pub choices: Vec<Choice>,
+    pub save_action: String,
+    pub unsubscribe_action: String,
+}
+
+pub struct HiddenForm {
+    pub action: String,
+    pub hidden: Vec<(String, String)>,
+    pub button: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub layout: Layout,
+    pub heading: &'static str,
+    pub paragraphs: Vec<String>,
+    pub form: Option<HiddenForm>,
+    pub link: Option<Link>,
+}

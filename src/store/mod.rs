@@ -48,6 +48,17 @@ pub struct Pools<DB: sqlx::Database> {
     pub write: sqlx::Pool<DB>,
 }
 
+// By hand: a derive would ask `DB: Clone`, which pools do not need.
+impl<DB: sqlx::Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Pools {
+            read: self.read.clone(),
+            write: self.write.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
 enum Backend {
     Sqlite(Pools<sqlx::Sqlite>),
     Postgres(Pools<sqlx::Postgres>),
@@ -55,6 +66,8 @@ enum Backend {
 
 /// The database, and a counter of the public changes this process committed. Readers
 /// that keep rendered pages (the page cache) compare it to know when to re-render.
+/// Clones share the pools and the counter.
+#[derive(Clone)]
 pub struct Store {
     backend: Backend,
     changes: Arc<AtomicU64>,
@@ -288,5 +301,108 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ApiKeyRow>> {
         dispatch!(self.use_api_key(key_hash, now))
+    }
+
+    // --- subscribers ----------------------------------------------------------------------
+
+    /// Subscribes an address (double opt-in unless `skip_confirmation`).
+    pub async fn subscribe(
+        &self,
+        new: &NewSubscription,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<(Subscriber, SubscribeOutcome)> {
+        dispatch!(self.subscribe(new, at.into()))
+    }
+
+    pub async fn get_subscriber(&self, id: &str) -> StoreResult<Subscriber> {
+        dispatch!(self.get_subscriber(id))
+    }
+
+    pub async fn list_subscribers(&self, query: &SubscriberQuery) -> StoreResult<Vec<Subscriber>> {
+        dispatch!(self.list_subscribers(query))
+    }
+
+    /// Confirms with the nonce a confirmation link carries; `NotFound` for a used,
+    /// replaced or unknown link.
+    pub async fn confirm_subscriber(
+        &self,
+        id: &str,
+        nonce: &str,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Subscriber> {
+        dispatch!(self.confirm_subscriber(id, nonce, at.into()))
+    }
+
+    /// `None`: every component.
+    pub async fn update_subscriber_components(
+        &self,
+        id: &str,
+        chosen: Option<&[String]>,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Subscriber> {
+        dispatch!(self.update_subscriber_components(id, chosen, at.into()))
+    }
+
+    pub async fn unsubscribe(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<Subscriber> {
+        dispatch!(self.unsubscribe(id, at.into()))
+    }
+
+    pub async fn resend_confirmation(
+        &self,
+        id: &str,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Subscriber> {
+        dispatch!(self.resend_confirmation(id, at.into()))
+    }
+
+    pub async fn purge_unconfirmed(&self, created_before: DateTime<Utc>) -> StoreResult<u64> {
+        dispatch!(self.purge_unconfirmed(created_before))
+    }
+
+    // --- the outbox -----------------------------------------------------------------------
+
+    /// The HMAC key called `name`, created on first use.
+    pub async fn secret(&self, name: &str) -> StoreResult<String> {
+        dispatch!(self.secret(name))
+    }
+
+    pub async fn fan_out(&self, max_events: i64, at: impl Into<Stamp>) -> StoreResult<usize> {
+        dispatch!(self.fan_out(max_events, at.into()))
+    }
+
+    pub async fn claim_deliveries(
+        &self,
+        max: i64,
+        lease: chrono::Duration,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        dispatch!(self.claim_deliveries(max, lease, at.into()))
+    }
+
+    pub async fn mark_sent(&self, delivery_id: i64, at: impl Into<Stamp>) -> StoreResult<()> {
+        dispatch!(self.mark_sent(delivery_id, at.into()))
+    }
+
+    pub async fn mark_retry(
+        &self,
+        delivery_id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()> {
+        dispatch!(self.mark_retry(delivery_id, next_attempt_at, error))
+    }
+
+    pub async fn mark_failed(
+        &self,
+        delivery_id: i64,
+        error: &str,
+        bounce: bool,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<()> {
+        dispatch!(self.mark_failed(delivery_id, error, bounce, at.into()))
+    }
+
+    pub async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        dispatch!(self.outbox_stats())
     }
 }

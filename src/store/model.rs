@@ -387,3 +387,97 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubscriberRow {
+    pub id: String,
+    pub email: String,
+    pub state: String,
+    pub all_components: bool,
+    pub skip_confirmation_notification: bool,
+    pub confirmation_nonce: Option<String>,
+    pub confirmation_sent_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub quarantined_at: Option<DateTime<Utc>>,
+    pub bounce_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SubscriberRow {
+    pub fn state(&self) -> crate::domain::subscriber::SubscriberState {
+        crate::domain::subscriber::SubscriberState::from_db(&self.state)
+    }
+}
+
+/// A subscriber with the components it chose (empty when it chose all).
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub row: SubscriberRow,
+    pub component_ids: Vec<String>,
+}
+
+/// A subscribe request, from the public form or the API.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub email: crate::domain::subscriber::SubscriberEmail,
+    /// `None`: every component.
+    pub component_ids: Option<Vec<String>>,
+    /// Only the API may skip double opt-in (an operator adding a known address).
+    pub skip_confirmation: bool,
+}
+
+/// What a subscribe request did (never shown to the requester, who sees the same
+/// answer in every case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    ConfirmationQueued,
+    ConfirmationHeldBack,
+    Activated,
+    AlreadySubscribed,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriberQuery {
+    /// `None`: every state.
+    pub state: Option<crate::domain::subscriber::SubscriberState>,
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub incident_id: Option<String>,
+    pub incident_update_id: Option<String>,
+    pub subscriber_id: Option<String>,
+    pub component_ids: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One mail to send: the delivery, its event and its recipient.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery_id: i64,
+    /// Including this one.
+    pub attempts: i64,
+    pub event: EventRow,
+    pub subscriber: SubscriberRow,
+}
+
+/// The outbox at a glance, for `/metrics` and the console.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxStats {
+    /// Deliveries not yet sent nor given up.
+    pub queued: i64,
+    /// Events not yet turned into deliveries.
+    pub events_waiting: i64,
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    pub sent: i64,
+    pub failed: i64,
+    /// Attempts beyond the first, over all deliveries.
+    pub retries: i64,
+}

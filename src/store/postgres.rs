@@ -10,8 +10,13 @@ use super::{Pools, StoreResult};
 
 pub type Db = sqlx::Postgres;
 
+const BEGIN_WRITE: &str = "BEGIN";
+
 /// Held until the transaction ends. The number is Herald's own ("HRLD").
 const WRITE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(1213352772)");
+
+/// Several workers share the queue: each skips rows another is claiming.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Sent with every public change, delivered to listeners when the transaction commits.
 pub(super) const CHANNEL: &str = "herald_changes";

@@ -7,17 +7,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Transaction};
 
-use super::{Db, CHANGE_NOTIFY, WRITE_LOCK};
+use super::{Db, BEGIN_WRITE, CHANGE_NOTIFY, SKIP_LOCKED, WRITE_LOCK};
 use crate::domain::ids::new_id;
 use crate::domain::incident::{self, CurrentStatuses, IncidentRequest, Plan};
 use crate::domain::text::{parse_body, BODY_MAX};
 use crate::domain::{ComponentStatus, DomainError};
 use crate::store::{
     AffectedRow, ApiKeyRow, ComponentPatch, ComponentRow, ComponentTree, ContentComponent,
-    ContentGroup, ContentSpec, GroupPatch, GroupRow, IncidentFilter, IncidentQuery, IncidentRecord,
-    IncidentRow, IncidentSettings, NewComponent, NewGroup, PagePatch, PageRow, PageSeed, Pools,
-    StatusChangeRow, StatusWindow, StoreError, StoreResult, SyncOutcome, UpdateEdit, UpdateRecord,
-    UpdateRow,
+    ContentGroup, ContentSpec, DeliveryJob, EventRow, GroupPatch, GroupRow, IncidentFilter,
+    IncidentQuery, IncidentRecord, IncidentRow, IncidentSettings, NewComponent, NewGroup,
+    NewSubscription, OutboxStats, PagePatch, PageRow, PageSeed, Pools, StatusChangeRow,
+    StatusWindow, StoreError, StoreResult, SubscribeOutcome, Subscriber, SubscriberQuery,
+    SubscriberRow, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
 };
 use crate::time::Stamp;
 
@@ -28,7 +29,7 @@ type Tx = Transaction<'static, Db>;
 /// Starts a write transaction (on PostgreSQL, takes the write lock) and only then
 /// reads the clock, so the times of changes follow the order in which they commit.
 async fn begin(p: &P, at: Stamp) -> StoreResult<(Tx, DateTime<Utc>)> {
-    let mut tx = p.write.begin().await?;
+    let mut tx = p.write.begin_with(BEGIN_WRITE).await?;
     if let Some(lock) = WRITE_LOCK {
         sqlx::query(lock).execute(&mut *tx).await?;
     }
@@ -1032,6 +1033,9 @@ async fn apply_plan(
             .execute(&mut *conn)
             .await?;
         }
+        if update.deliver_notifications {
+            enqueue_update_event(conn, incident_id, &id, now).await?;
+        }
         update_id = Some(id);
     }
     for change in &plan.component_changes {
@@ -1424,4 +1428,612 @@ pub async fn use_api_key(
         }
     }
     Ok(key)
+}
+
+// --- subscribers -------------------------------------------------------------------------------
+
+const SUBSCRIBER_COLUMNS: &str =
+    "id, email, state, all_components, skip_confirmation_notification, \
+     confirmation_nonce, confirmation_sent_at, confirmed_at, unsubscribed_at, quarantined_at, \
+     bounce_count, created_at, updated_at";
+
+async fn find_subscriber(conn: &mut Conn, id: &str) -> StoreResult<Subscriber> {
+    let row = sqlx::query_as::<_, SubscriberRow>(&format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("subscriber"))?;
+    let component_ids = sqlx::query_scalar(
+        "SELECT sc.component_id FROM subscriber_components sc JOIN components c ON c.id = sc.component_id
+         WHERE sc.subscriber_id = $1 ORDER BY c.position, c.created_at",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(Subscriber { row, component_ids })
+}
+
+async fn set_subscriber_components(
+    conn: &mut Conn,
+    id: &str,
+    chosen: Option<&[String]>,
+    field: &str,
+) -> StoreResult<()> {
+    if let Some(ids) = chosen {
+        for component in ids {
+            if find_component(conn, component).await?.is_none() {
+                return Err(DomainError::new(
+                    field,
+                    format!("names an unknown component id {component:?}"),
+                )
+                .into());
+            }
+        }
+    }
+    sqlx::query("DELETE FROM subscriber_components WHERE subscriber_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for component in chosen.unwrap_or_default() {
+        sqlx::query(
+            "INSERT INTO subscriber_components (subscriber_id, component_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(component)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE subscribers SET all_components = $1 WHERE id = $2")
+        .bind(chosen.is_none())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn enqueue_confirmation(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO notification_events (kind, subscriber_id, created_at) VALUES ('confirmation', $1, $2)",
+    )
+    .bind(subscriber_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE subscribers SET confirmation_sent_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(subscriber_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One event for an update that notifies, naming the incident's components then.
+async fn enqueue_update_event(
+    conn: &mut Conn,
+    incident_id: &str,
+    update_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let components: Vec<String> = sqlx::query_scalar(
+        "SELECT component_id FROM incident_components WHERE incident_id = $1 ORDER BY component_id",
+    )
+    .bind(incident_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO notification_events (kind, incident_id, incident_update_id, component_ids, created_at)
+         VALUES ('incident_update', $1, $2, $3, $4)",
+    )
+    .bind(incident_id)
+    .bind(update_id)
+    .bind(serde_json::to_string(&components).unwrap_or_else(|_| "[]".to_owned()))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn subscribe(
+    p: &P,
+    new: &NewSubscription,
+    at: Stamp,
+) -> StoreResult<(Subscriber, SubscribeOutcome)> {
+    use crate::domain::subscriber::{subscribe_action, SubscribeAction, SubscriberState};
+    let (mut tx, now) = begin(p, at).await?;
+    let existing: Option<SubscriberRow> = sqlx::query_as(&format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email_key = $1"
+    ))
+    .bind(new.email.key())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let field = "subscriber[component_ids]";
+    let id = match &existing {
+        Some(row) => row.id.clone(),
+        None => {
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO subscribers (id, email, email_key, state, all_components,
+                     skip_confirmation_notification, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'unconfirmed', TRUE, $4, $5, $5)",
+            )
+            .bind(&id)
+            .bind(new.email.as_str())
+            .bind(new.email.key())
+            .bind(new.skip_confirmation)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+    };
+    let action = subscribe_action(
+        existing.as_ref().map(SubscriberRow::state),
+        existing.as_ref().and_then(|r| r.confirmation_sent_at),
+        now,
+    );
+    let outcome = match action {
+        // Someone already subscribed: a stranger must not change their choices.
+        SubscribeAction::Nothing => SubscribeOutcome::AlreadySubscribed,
+        _ if new.skip_confirmation => {
+            set_subscriber_components(&mut tx, &id, new.component_ids.as_deref(), field).await?;
+            sqlx::query(
+                "UPDATE subscribers SET state = 'active', confirmed_at = $1, confirmation_nonce = NULL,
+                     unsubscribed_at = NULL, skip_confirmation_notification = TRUE, updated_at = $1
+                 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            SubscribeOutcome::Activated
+        }
+        SubscribeAction::StartConfirmation => {
+            set_subscriber_components(&mut tx, &id, new.component_ids.as_deref(), field).await?;
+            sqlx::query(
+                "UPDATE subscribers SET state = $1, confirmation_nonce = $2, unsubscribed_at = NULL,
+                     email = $3, updated_at = $4
+                 WHERE id = $5",
+            )
+            .bind(SubscriberState::Unconfirmed.as_str())
+            .bind(new_id())
+            .bind(new.email.as_str())
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            enqueue_confirmation(&mut tx, &id, now).await?;
+            SubscribeOutcome::ConfirmationQueued
+        }
+        SubscribeAction::ResendConfirmation { allowed } => {
+            set_subscriber_components(&mut tx, &id, new.component_ids.as_deref(), field).await?;
+            if allowed {
+                enqueue_confirmation(&mut tx, &id, now).await?;
+                SubscribeOutcome::ConfirmationQueued
+            } else {
+                SubscribeOutcome::ConfirmationHeldBack
+            }
+        }
+    };
+    let subscriber = find_subscriber(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok((subscriber, outcome))
+}
+
+pub async fn get_subscriber(p: &P, id: &str) -> StoreResult<Subscriber> {
+    let mut conn = p.read.acquire().await?;
+    find_subscriber(&mut conn, id).await
+}
+
+pub async fn list_subscribers(p: &P, query: &SubscriberQuery) -> StoreResult<Vec<Subscriber>> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE 1 = 1"
+    ));
+    if let Some(state) = query.state {
+        qb.push(" AND state = ");
+        qb.push_bind(state.as_str());
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        qb.push(" AND email_key LIKE ");
+        qb.push_bind(format!(
+            "%{}%",
+            fold(search)
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ));
+        qb.push(" ESCAPE '\\'");
+    }
+    qb.push(" ORDER BY created_at DESC, id LIMIT ");
+    qb.push_bind(query.limit);
+    qb.push(" OFFSET ");
+    qb.push_bind(query.offset);
+    let mut conn = p.read.acquire().await?;
+    let rows: Vec<SubscriberRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(find_subscriber(&mut conn, &row.id).await?);
+    }
+    Ok(out)
+}
+
+/// Confirms with the nonce from a confirmation link: works once, then the subscriber
+/// is active (confirming again is harmless).
+pub async fn confirm_subscriber(
+    p: &P,
+    id: &str,
+    nonce: &str,
+    at: Stamp,
+) -> StoreResult<Subscriber> {
+    let (mut tx, now) = begin(p, at).await?;
+    let current = find_subscriber(&mut tx, id).await?;
+    let matches = current.row.confirmation_nonce.as_deref() == Some(nonce);
+    match current.row.state.as_str() {
+        "active" if current.row.confirmation_nonce.is_none() => {}
+        "unconfirmed" if matches => {
+            sqlx::query(
+                "UPDATE subscribers SET state = 'active', confirmed_at = $1, confirmation_nonce = NULL,
+                     updated_at = $1
+                 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        _ => return Err(StoreError::NotFound("confirmation")),
+    }
+    let subscriber = find_subscriber(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(subscriber)
+}
+
+pub async fn update_subscriber_components(
+    p: &P,
+    id: &str,
+    chosen: Option<&[String]>,
+    at: Stamp,
+) -> StoreResult<Subscriber> {
+    let (mut tx, now) = begin(p, at).await?;
+    find_subscriber(&mut tx, id).await?;
+    set_subscriber_components(&mut tx, id, chosen, "component_ids").await?;
+    sqlx::query("UPDATE subscribers SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let subscriber = find_subscriber(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(subscriber)
+}
+
+pub async fn unsubscribe(p: &P, id: &str, at: Stamp) -> StoreResult<Subscriber> {
+    let (mut tx, now) = begin(p, at).await?;
+    find_subscriber(&mut tx, id).await?;
+    sqlx::query(
+        "UPDATE subscribers SET state = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $1),
+             confirmation_nonce = NULL, updated_at = $1
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let subscriber = find_subscriber(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(subscriber)
+}
+
+/// Sends the confirmation again (operators, through the API): only while unconfirmed.
+pub async fn resend_confirmation(p: &P, id: &str, at: Stamp) -> StoreResult<Subscriber> {
+    let (mut tx, now) = begin(p, at).await?;
+    let subscriber = find_subscriber(&mut tx, id).await?;
+    if subscriber.row.state != "unconfirmed" {
+        return Err(DomainError::new(
+            "subscriber",
+            format!(
+                "is {}; only unconfirmed subscribers get a confirmation",
+                subscriber.row.state
+            ),
+        )
+        .into());
+    }
+    if subscriber.row.confirmation_nonce.is_none() {
+        sqlx::query("UPDATE subscribers SET confirmation_nonce = $1 WHERE id = $2")
+            .bind(new_id())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    enqueue_confirmation(&mut tx, id, now).await?;
+    let subscriber = find_subscriber(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(subscriber)
+}
+
+/// Deletes addresses that never confirmed; returns how many.
+pub async fn purge_unconfirmed(p: &P, created_before: DateTime<Utc>) -> StoreResult<u64> {
+    let (mut tx, _) = begin(p, Stamp::Clock).await?;
+    let done =
+        sqlx::query("DELETE FROM subscribers WHERE state = 'unconfirmed' AND created_at < $1")
+            .bind(created_before)
+            .execute(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
+
+// --- the outbox ------------------------------------------------------------------------------
+
+/// The HMAC key named `name`, made on first use and shared by every instance.
+pub async fn secret(p: &P, name: &str) -> StoreResult<String> {
+    if let Some(value) = sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&p.read)
+        .await?
+    {
+        return Ok(value);
+    }
+    let (mut tx, now) = begin(p, Stamp::Clock).await?;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    sqlx::query(
+        "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(name)
+    .bind(hex::encode(bytes))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let value: String = sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(value)
+}
+
+const EVENT_COLUMNS: &str =
+    "id, kind, incident_id, incident_update_id, subscriber_id, component_ids, created_at";
+
+/// Turns waiting events into one delivery per recipient; returns how many events it
+/// handled. The unique (event, subscriber) key makes running this twice harmless.
+pub async fn fan_out(p: &P, max_events: i64, at: Stamp) -> StoreResult<usize> {
+    // A read first: an idle worker should not take the write lock.
+    let waiting: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM notification_events WHERE fanned_out_at IS NULL LIMIT 1",
+    )
+    .fetch_optional(&p.read)
+    .await?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
+    let mut tx = p.write.begin_with(BEGIN_WRITE).await?;
+    let now = at.resolve();
+    let events: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM notification_events WHERE fanned_out_at IS NULL
+         ORDER BY id LIMIT $1{SKIP_LOCKED}"
+    ))
+    .bind(max_events)
+    .fetch_all(&mut *tx)
+    .await?;
+    for event in &events {
+        if let Some(subscriber) = &event.subscriber_id {
+            sqlx::query(
+                "INSERT INTO deliveries (event_id, subscriber_id, next_attempt_at, created_at)
+                 SELECT $1, id, $2, $2 FROM subscribers WHERE id = $3
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(event.id)
+            .bind(now)
+            .bind(subscriber)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            // The rule of domain::subscriber::hears_about, in SQL so it runs over
+            // every subscriber at once: all components, or page-wide news, or a
+            // chosen component among the changed ones.
+            let changed: Vec<String> =
+                serde_json::from_str(&event.component_ids).unwrap_or_default();
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO deliveries (event_id, subscriber_id, next_attempt_at, created_at) SELECT ");
+            qb.push_bind(event.id);
+            qb.push(", s.id, ");
+            qb.push_bind(now);
+            qb.push(", ");
+            qb.push_bind(now);
+            qb.push(" FROM subscribers s WHERE s.state = 'active'");
+            if !changed.is_empty() {
+                qb.push(
+                    " AND (s.all_components OR EXISTS (SELECT 1 FROM subscriber_components sc
+                       WHERE sc.subscriber_id = s.id AND sc.component_id IN ",
+                );
+                push_id_list(&mut qb, &changed);
+                qb.push("))");
+            }
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE notification_events SET fanned_out_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(event.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// Claims up to `max` due deliveries for `lease`: until then no other worker takes
+/// them; if this one dies, they come due again.
+pub async fn claim_deliveries(
+    p: &P,
+    max: i64,
+    lease: Duration,
+    at: Stamp,
+) -> StoreResult<Vec<DeliveryJob>> {
+    let now = at.resolve();
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+           AND (leased_until IS NULL OR leased_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(&p.read)
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut tx = p.write.begin_with(BEGIN_WRITE).await?;
+
+    let claimed: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+        "UPDATE deliveries SET leased_until = $1, attempts = attempts + 1
+         WHERE id IN (
+             SELECT id FROM deliveries
+             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
+               AND (leased_until IS NULL OR leased_until < $2)
+             ORDER BY next_attempt_at, id LIMIT $3{SKIP_LOCKED})
+         RETURNING id, event_id, attempts, subscriber_id"
+    ))
+    .bind(now + lease)
+    .bind(now)
+    .bind(max)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut jobs = Vec::with_capacity(claimed.len());
+    for (delivery_id, event_id, attempts, subscriber_id) in claimed {
+        let event: EventRow = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM notification_events WHERE id = $1"
+        ))
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let subscriber = find_subscriber(&mut tx, &subscriber_id).await?.row;
+        jobs.push(DeliveryJob {
+            delivery_id,
+            attempts,
+            event,
+            subscriber,
+        });
+    }
+    jobs.sort_by_key(|j| j.delivery_id);
+    tx.commit().await?;
+    Ok(jobs)
+}
+
+pub async fn mark_sent(p: &P, delivery_id: i64, at: Stamp) -> StoreResult<()> {
+    let mut tx = p.write.begin_with(BEGIN_WRITE).await?;
+    let now = at.resolve();
+    let subscriber: String = sqlx::query_scalar(
+        "UPDATE deliveries SET sent_at = $1, leased_until = NULL, last_error = NULL WHERE id = $2
+         RETURNING subscriber_id",
+    )
+    .bind(now)
+    .bind(delivery_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE subscribers SET bounce_count = 0 WHERE id = $1 AND bounce_count <> 0")
+        .bind(subscriber)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    p: &P,
+    delivery_id: i64,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE deliveries SET next_attempt_at = $1, leased_until = NULL, last_error = $2 WHERE id = $3")
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(delivery_id)
+        .execute(&p.write)
+        .await?;
+    Ok(())
+}
+
+/// Gives a delivery up. A permanent refusal (`bounce`) counts against the subscriber,
+/// who is quarantined after too many in a row; a dropped mail (the recipient left) does not.
+pub async fn mark_failed(
+    p: &P,
+    delivery_id: i64,
+    error: &str,
+    bounce: bool,
+    at: Stamp,
+) -> StoreResult<()> {
+    use crate::domain::subscriber::QUARANTINE_AFTER;
+    let mut tx = p.write.begin_with(BEGIN_WRITE).await?;
+    let now = at.resolve();
+    let subscriber: String = sqlx::query_scalar(
+        "UPDATE deliveries SET failed_at = $1, leased_until = NULL, last_error = $2 WHERE id = $3
+         RETURNING subscriber_id",
+    )
+    .bind(now)
+    .bind(error)
+    .bind(delivery_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if bounce {
+        sqlx::query(
+            "UPDATE subscribers SET bounce_count = bounce_count + 1,
+                 state = CASE WHEN bounce_count + 1 >= $1 AND state = 'active' THEN 'quarantined' ELSE state END,
+                 quarantined_at = CASE WHEN bounce_count + 1 >= $1 AND state = 'active' THEN $2 ELSE quarantined_at END,
+                 updated_at = $2
+             WHERE id = $3",
+        )
+        .bind(QUARANTINE_AFTER)
+        .bind(now)
+        .bind(subscriber)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn outbox_stats(p: &P) -> StoreResult<OutboxStats> {
+    let mut conn = p.read.acquire().await?;
+    let (queued, sent, failed, retries): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT
+             COALESCE(SUM(CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 1 ELSE 0 END), 0),
+             COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0),
+             COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0),
+             COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0)
+         FROM deliveries",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let oldest_queued_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT MIN(created_at) FROM deliveries WHERE sent_at IS NULL AND failed_at IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let events_waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notification_events WHERE fanned_out_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    let oldest_event: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT MIN(created_at) FROM notification_events WHERE fanned_out_at IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(OutboxStats {
+        queued,
+        events_waiting,
+        oldest_queued_at: [oldest_queued_at, oldest_event].into_iter().flatten().min(),
+        sent,
+        failed,
+        retries,
+    })
 }

@@ -10,11 +10,20 @@ use super::{Pools, StoreResult};
 
 pub type Db = sqlx::Sqlite;
 
-/// Nothing to take: the one writer connection already serialises writes.
+/// Write transactions take SQLite's write lock when they begin, not when they first
+/// write: a deferred transaction that read first and then writes fails at once with
+/// SQLITE_BUSY if another connection (another process, a second pool) wrote in
+/// between; an immediate one waits for the busy timeout instead.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Nothing more to take: BEGIN IMMEDIATE already serialises writers.
 const WRITE_LOCK: Option<&str> = None;
 
 /// No notifications: other processes on the same file are noticed by polling.
 const CHANGE_NOTIFY: Option<&str> = None;
+
+/// One writer at a time already: a claim's UPDATE ... RETURNING is atomic.
+const SKIP_LOCKED: &str = "";
 
 // The same SQL compiled for each backend, on purpose: see store/mod.rs.
 #[allow(clippy::duplicate_mod)]

@@ -84,6 +84,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(delete_incident)),
         )
         .service(
+            web::resource("/pages/{page_id}/subscribers")
+                .route(web::get().to(list_subscribers))
+                .route(web::post().to(create_subscriber)),
+        )
+        .service(
+            web::resource("/pages/{page_id}/subscribers/{id}")
+                .route(web::get().to(get_subscriber))
+                .route(web::patch().to(update_subscriber))
+                .route(web::put().to(update_subscriber))
+                .route(web::delete().to(delete_subscriber)),
+        )
+        .route(
+            "/pages/{page_id}/subscribers/{id}/resend_confirmation",
+            web::post().to(resend_confirmation),
+        )
+        .service(
             web::resource("/pages/{page_id}/incidents/{id}/incident_updates/{update_id}")
                 .route(web::patch().to(edit_update))
                 .route(web::put().to(edit_update)),
@@ -662,4 +678,158 @@ async fn edit_update(
         .await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).update(&update, Api::Management))
+}
+
+// --- subscribers -----------------------------------------------------------------------------
+
+async fn list_subscribers(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::subscriber::SubscriberState;
+    page_for(&state, &path).await?;
+    let wanted = match query.get("state").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Some(SubscriberState::Active),
+        Some("all") => None,
+        Some(raw) => Some(
+            SubscriberState::ALL
+                .into_iter()
+                .find(|s| s.as_str() == raw)
+                .ok_or_else(|| ApiError::invalid("state", format!("must be one of active, unconfirmed, quarantined, unsubscribed, all (got {raw:?})")))?,
+        ),
+    };
+    if let Some(kind) = query
+        .get("type")
+        .filter(|t| !t.is_empty() && t.as_str() != "email")
+    {
+        // Herald sends email only: other kinds have no subscribers.
+        let _ = kind;
+        return json_response(&Vec::<()>::new());
+    }
+    let limit = int_param(&query, "limit", 100, 1, 100)?;
+    // Statuspage counts subscriber pages from 0.
+    let page = int_param(&query, "page", 0, 0, 1_000_000)?;
+    let subscribers = state
+        .store
+        .list_subscribers(&crate::store::SubscriberQuery {
+            state: wanted,
+            search: query.get("q").cloned(),
+            limit,
+            offset: page * limit,
+        })
+        .await?;
+    let snapshot = Snapshot::load(&state).await?;
+    let view = snapshot.view(&state);
+    json_response(
+        &subscribers
+            .iter()
+            .map(|s| view.subscriber(s))
+            .collect::<Vec<_>>(),
+    )
+}
+
+async fn create_subscriber(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<String>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::subscriber::SubscriberEmail;
+    use crate::store::{NewSubscription, SubscribeOutcome};
+    page_for(&state, &path).await?;
+    let f = body.resource("subscriber")?;
+    if f.has("phone_number") || f.has("endpoint") {
+        return Err(ApiError::invalid(
+            &f.name("email"),
+            "is required: Herald sends email only (no SMS or webhook subscribers)",
+        ));
+    }
+    let email = SubscriberEmail::parse(&f.name("email"), &f.string("email")?.unwrap_or_default())?;
+    let chosen = f
+        .string_list("component_ids")?
+        .filter(|ids| !ids.is_empty());
+    let new = NewSubscription {
+        email,
+        component_ids: chosen,
+        skip_confirmation: f.bool("skip_confirmation_notification")?.unwrap_or(false),
+    };
+    let (subscriber, outcome) = state.store.subscribe(&new, Stamp::Clock).await?;
+    if outcome == SubscribeOutcome::AlreadySubscribed {
+        return Err(ApiError::invalid(
+            &f.name("email"),
+            format!("is already subscribed (subscriber {})", subscriber.row.id),
+        ));
+    }
+    let snapshot = Snapshot::load(&state).await?;
+    json_status(
+        actix_web::http::StatusCode::CREATED,
+        &snapshot.view(&state).subscriber(&subscriber),
+    )
+}
+
+async fn get_subscriber(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let subscriber = state.store.get_subscriber(&id).await?;
+    let snapshot = Snapshot::load(&state).await?;
+    json_response(&snapshot.view(&state).subscriber(&subscriber))
+}
+
+/// `{"component_ids": [...]}` (unwrapped, as Statuspage takes it) or inside
+/// `subscriber`; an empty list means every component.
+async fn update_subscriber(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let f = match body.0.get("subscriber") {
+        Some(_) => body.resource("subscriber")?,
+        None => body.top_level(),
+    };
+    let Some(ids) = f.string_list("component_ids")? else {
+        return Err(ApiError::invalid(
+            &f.name("component_ids"),
+            "is required: the list of component ids to hear about ([] for all)",
+        ));
+    };
+    let chosen = (!ids.is_empty()).then_some(ids.as_slice());
+    let subscriber = state
+        .store
+        .update_subscriber_components(&id, chosen, Stamp::Clock)
+        .await?;
+    let snapshot = Snapshot::load(&state).await?;
+    json_response(&snapshot.view(&state).subscriber(&subscriber))
+}
+
+/// Unsubscribes (the record stays, so the address is not mailed again by mistake).
+async fn delete_subscriber(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let subscriber = state.store.unsubscribe(&id, Stamp::Clock).await?;
+    let snapshot = Snapshot::load(&state).await?;
+    json_response(&snapshot.view(&state).subscriber(&subscriber))
+}
+
+async fn resend_confirmation(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    state.store.resend_confirmation(&id, Stamp::Clock).await?;
+    Ok(HttpResponse::Created().finish())
 }

@@ -509,3 +509,56 @@ impl<'a> View<'a> {
         }
     }
 }
+
+/// A subscriber (§2.8): email only, so the other channels' keys are `null`.
+#[derive(Serialize)]
+pub struct SubscriberJson {
+    pub id: String,
+    pub skip_confirmation_notification: bool,
+    pub mode: &'static str,
+    pub email: String,
+    pub endpoint: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_country: Option<String>,
+    pub display_phone_number: Option<String>,
+    pub obfuscated_channel_name: Option<String>,
+    pub workspace_name: Option<String>,
+    pub quarantined_at: Option<String>,
+    pub purge_at: Option<String>,
+    /// The components it hears about: every one when it chose all.
+    pub components: Vec<String>,
+    pub page_access_user_id: Option<String>,
+    pub created_at: String,
+    /// Herald's addition: unconfirmed, active, quarantined or unsubscribed.
+    pub state: &'static str,
+}
+
+impl View<'_> {
+    pub fn subscriber(&self, s: &crate::store::Subscriber) -> SubscriberJson {
+        let row = &s.row;
+        let state = row.state();
+        SubscriberJson {
+            id: row.id.clone(),
+            skip_confirmation_notification: row.skip_confirmation_notification,
+            mode: "email",
+            email: row.email.clone(),
+            endpoint: None,
+            phone_number: None,
+            phone_country: None,
+            display_phone_number: None,
+            obfuscated_channel_name: None,
+            workspace_name: None,
+            quarantined_at: self.opt_ts(row.quarantined_at),
+            purge_at: (state == crate::domain::subscriber::SubscriberState::Unconfirmed)
+                .then(|| self.ts(row.created_at + chrono::Duration::days(7))),
+            components: if row.all_components {
+                self.tree.components.iter().map(|c| c.id.clone()).collect()
+            } else {
+                s.component_ids.clone()
+            },
+            page_access_user_id: None,
+            created_at: self.ts(row.created_at),
+            state: state.as_str(),
+        }
+    }
+}

@@ -4,9 +4,11 @@ pub mod api_v1;
 pub mod api_v2;
 pub mod auth;
 pub mod body;
+pub mod csrf;
 pub mod error;
 pub mod json;
 pub mod site;
+pub mod subscriptions;
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -19,6 +21,8 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::content;
+use crate::notify::links::LinkSigner;
+use crate::notify::worker::Worker;
 use crate::render::cache::PageCache;
 use crate::store::{ComponentTree, PageRow, Store};
 use error::ApiError;
@@ -31,6 +35,10 @@ pub struct AppState {
     pub base_url: String,
     /// Ready responses of the public site and `/api/v2`.
     pub cache: PageCache,
+    /// Signs and checks the links in subscriber mails.
+    pub links: LinkSigner,
+    /// Subscribe requests per client address.
+    pub subscribe_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 /// The page and its components, read once per request that renders objects.
@@ -70,7 +78,50 @@ pub fn json_status<T: Serialize + ?Sized>(
 pub struct Application {
     port: u16,
     server: Server,
+    worker: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
     pub state: web::Data<AppState>,
+}
+
+/// The delivery worker for these settings: SMTP when configured, else `.eml` files.
+pub async fn build_worker(
+    settings: &Settings,
+    store: &Store,
+    links: LinkSigner,
+) -> anyhow::Result<Worker> {
+    let transport = crate::notify::Transport::new(
+        settings.smtp_url.as_deref(),
+        &settings.data_dir.join("outbox"),
+        std::time::Duration::from_secs(30),
+        4,
+    )?;
+    let composer = crate::notify::compose::Composer {
+        from_address: settings.mail_from.parse()?,
+        reply_to: settings
+            .mail_reply_to
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
+        links,
+    };
+    Ok(Worker::new(
+        store.clone(),
+        composer,
+        transport,
+        settings.mail_rate,
+        8,
+    ))
+}
+
+/// The public URL: the setting, else site.toml's, else the listening address.
+pub fn public_url(settings: &Settings, site_url: Option<String>, listening: &str) -> String {
+    settings
+        .base_url
+        .clone()
+        .or(site_url)
+        .unwrap_or_else(|| format!("http://{listening}"))
 }
 
 impl Application {
@@ -83,16 +134,26 @@ impl Application {
             anyhow::anyhow!("could not listen on {} (HERALD_BIND): {e}", settings.bind)
         })?;
         let address = listener.local_addr()?;
-        let base_url = settings
-            .base_url
-            .clone()
-            .or(site.public_url)
-            .unwrap_or_else(|| format!("http://{address}"));
+        let base_url = public_url(settings, site.public_url, &address.to_string());
         tracing::info!(%address, %base_url, backend = store.backend_name(), "herald is listening");
+        let links = LinkSigner::new(&store.secret("links").await?, &base_url);
+        let worker = if settings.run_worker {
+            let worker = build_worker(settings, &store, links.clone()).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            Some((stop, tokio::spawn(worker.run(stopped))))
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             store,
             base_url,
             cache: PageCache::default(),
+            links,
+            // Five at once, then one every 12 seconds: plenty for a person, little for a bot.
+            subscribe_limiter: governor::RateLimiter::keyed(
+                governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(4))
+                    .allow_burst(std::num::NonZeroU32::MIN.saturating_add(4)),
+            ),
         });
         state.store.spawn_change_listener();
         tokio::spawn(watch_external_changes(state.clone().into_inner()));
@@ -122,6 +183,7 @@ impl Application {
         Ok(Application {
             port: address.port(),
             server,
+            worker,
             state,
         })
     }
@@ -130,9 +192,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests.
+    /// Serves until SIGINT/SIGTERM, then stops accepting, finishes in-flight requests,
+    /// and lets the worker finish the round it is in.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some((stop, worker)) = self.worker {
+            let _ = stop.send(true);
+            if tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the delivery worker did not stop within 30 s");
+            }
+        }
+        tracing::info!("herald stopped");
+        served
     }
 }
 
@@ -177,8 +251,66 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_v1::routes)
             .default_service(web::to(api_not_found)),
     )
+    .route("/metrics", web::get().to(metrics))
     .configure(site::routes)
+    .configure(subscriptions::routes)
     .default_service(web::to(not_found));
+}
+
+/// Prometheus text: the outbox's depth and age, and delivery counts.
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stats = state.store.outbox_stats().await?;
+    let oldest_age = stats.oldest_queued_at.map_or(0.0, |at| {
+        (crate::time::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    let lines = [
+        (
+            "herald_outbox_queued",
+            "gauge",
+            "Mails waiting to be sent.",
+            stats.queued as f64,
+        ),
+        (
+            "herald_outbox_events_waiting",
+            "gauge",
+            "Notifications not yet turned into mails.",
+            stats.events_waiting as f64,
+        ),
+        (
+            "herald_outbox_oldest_age_seconds",
+            "gauge",
+            "Age of the oldest waiting notification or mail.",
+            oldest_age,
+        ),
+        (
+            "herald_mail_sent_total",
+            "counter",
+            "Mails accepted by the mail server.",
+            stats.sent as f64,
+        ),
+        (
+            "herald_mail_failed_total",
+            "counter",
+            "Mails given up (refused for good, or the recipient left).",
+            stats.failed as f64,
+        ),
+        (
+            "herald_mail_retries_total",
+            "counter",
+            "Send attempts beyond the first.",
+            stats.retries as f64,
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in lines {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
 }
 
 /// Changes committed by another process (a CLI command, another instance without

@@ -87,9 +87,9 @@ pub fn settings_for(dir: &std::path::Path, database_url: String) -> Settings {
         bind: "127.0.0.1:0".to_owned(),
         data_dir: dir.join("data"),
         database_url,
-        base_url: None,
         content_dir: dir.join("content"),
-        log_format: "pretty".to_owned(),
+        mail_from: "status@acme.test".to_owned(),
+        ..Settings::defaults()
     }
 }
 

@@ -1,0 +1,71 @@
+//! CSRF protection for forms: a double-submit token. The page sets a random token in
+//! an `HttpOnly`, `SameSite=Strict` cookie and in a hidden field; a POST is accepted
+//! only when both are present and equal. Another site can make a browser send the
+//! cookie (not with SameSite=Strict) but can never read it to fill in the field.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use rand::RngCore;
+
+pub const COOKIE: &str = "herald_csrf";
+pub const FIELD: &str = "csrf";
+
+/// The token to put in a form, and the cookie to set when the request had none.
+pub fn token_for(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
+    if let Some(existing) = req
+        .cookie(COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 64)
+    {
+        return (existing, None);
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let cookie = Cookie::build(COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish();
+    (token, Some(cookie))
+}
+
+/// Whether a submitted form carries the token of its cookie.
+pub fn verify(req: &HttpRequest, submitted: Option<&str>) -> bool {
+    match (req.cookie(COOKIE), submitted) {
+        (Some(cookie), Some(field)) => {
+            let (a, b) = (cookie.value().as_bytes(), field.as_bytes());
+            // Compare without stopping at the first difference.
+            a.len() == 64
+                && a.len() == b.len()
+                && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_form_must_match_its_cookie() {
+        let fresh = TestRequest::default().to_http_request();
+        let (token, cookie) = token_for(&fresh, true);
+        let cookie = cookie.unwrap();
+        assert!(cookie.http_only().unwrap() && cookie.secure().unwrap());
+        assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+        let req = TestRequest::default()
+            .cookie(cookie.clone())
+            .to_http_request();
+        assert!(verify(&req, Some(&token)));
+        assert!(!verify(&req, Some(&"0".repeat(64))));
+        assert!(!verify(&req, None));
+        assert!(!verify(&fresh, Some(&token)), "no cookie, no entry");
+        let (again, none) = token_for(&req, true);
+        assert_eq!(again, token);
+        assert!(none.is_none());
+    }
+}

@@ -45,6 +45,8 @@ name = "Webhooks"
 "#;
 
 pub struct TestApp {
+    /// The PostgreSQL database this test made, dropped with the app.
+    pg_database: Option<String>,
     pub address: String,
     pub client: reqwest::Client,
     pub key: String,
@@ -99,6 +101,16 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with_site(backend: Backend, site: &str) -> Option<TestApp> {
+    spawn_with(backend, site, |_| {}).await
+}
+
+/// Like [`spawn_with_site`], with a last word on the settings (`smtp_url`,
+/// `run_worker`, ...) before the app is built.
+pub async fn spawn_with(
+    backend: Backend,
+    site: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("content")).expect("content dir");
     std::fs::write(dir.path().join("content/site.toml"), site).expect("site.toml");
@@ -106,7 +118,8 @@ pub async fn spawn_with_site(backend: Backend, site: &str) -> Option<TestApp> {
         Backend::Sqlite => format!("sqlite:{}", dir.path().join("herald.db").display()),
         Backend::Postgres => fresh_postgres_database().await?,
     };
-    let settings = settings_for(dir.path(), database_url);
+    let mut settings = settings_for(dir.path(), database_url);
+    configure(&mut settings);
     let app = Application::build(&settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = Store::connect(&settings.database_url)
@@ -121,6 +134,14 @@ pub async fn spawn_with_site(backend: Backend, site: &str) -> Option<TestApp> {
         .expect("api key");
     let page_id = store.page().await.expect("page").id;
     Some(TestApp {
+        pg_database: (backend == Backend::Postgres).then(|| {
+            settings
+                .database_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        }),
         address,
         client: reqwest::Client::new(),
         key,
@@ -129,6 +150,35 @@ pub async fn spawn_with_site(backend: Backend, site: &str) -> Option<TestApp> {
         settings,
         _dir: dir,
     })
+}
+
+impl Drop for TestApp {
+    /// Drops the test's PostgreSQL database (Drop cannot await: a short-lived runtime on
+    /// its own thread does the work).
+    fn drop(&mut self) {
+        let Some(name) = self.pg_database.take() else {
+            return;
+        };
+        let admin = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) =
+                    sqlx::PgConnection::connect(&format!("{admin}/postgres")).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// A response read whole: status and JSON body (Null when empty or not JSON).
@@ -173,6 +223,31 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Runs one SQL statement on the test's database, binding `times` as `$1`, `$2`, ...
+    /// (what a test uses to move the clock of the outbox); returns the rows affected.
+    pub async fn execute_sql(&self, sql: &str, times: &[chrono::DateTime<chrono::Utc>]) -> u64 {
+        let url = &self.settings.database_url;
+        if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(url)
+                .await
+                .expect("connect to SQLite");
+            let mut query = sqlx::query(sql);
+            for t in times {
+                query = query.bind(*t);
+            }
+            query.execute(&mut conn).await.expect(sql).rows_affected()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(url)
+                .await
+                .expect("connect to PostgreSQL");
+            let mut query = sqlx::query(sql);
+            for t in times {
+                query = query.bind(*t);
+            }
+            query.execute(&mut conn).await.expect(sql).rows_affected()
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

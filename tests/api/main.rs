@@ -8,8 +8,10 @@ mod helpers;
 
 mod auth_and_errors;
 mod components;
+mod email;
 mod incidents;
 mod instances;
 mod public_api;
 mod site;
+mod smtp;
 mod store_conformance;

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod content;
+pub mod demo;
 pub mod domain;
 pub mod notify;
 pub mod render;

@@ -21,10 +21,17 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Fill an empty database with a fictional history first (see `herald demo`).
+    #[arg(long)]
+    demo: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the status page and APIs (the default when no command is given).
-    Serve,
+    Serve(ServeArgs),
     /// Run only the delivery worker (mail), e.g. on another machine than the web.
     Worker,
     /// Apply pending database migrations and exit.
@@ -35,6 +42,17 @@ enum Command {
     /// Work with the files under content/.
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Postmortems kept as files under content/postmortems/.
+    #[command(subcommand)]
+    Postmortem(PostmortemCommand),
+    /// Fill an empty database with a fictional history, to see a living page.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum PostmortemCommand {
+    /// Write content/postmortems/DATE-NAME.md for an incident, pre-filled from it.
+    New { incident_id: String },
 }
 
 #[derive(Subcommand)]
@@ -58,10 +76,40 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load()?;
     telemetry::init(&settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
             let app = Application::build(&settings).await?;
+            if args.demo {
+                report_demo(herald::demo::fill(&app.state.store).await?);
+            }
             app.run_until_stopped().await?;
+        }
+        Command::Demo => {
+            let store = connect(&settings).await?;
+            content::sync(&store, &settings.content_dir).await?;
+            report_demo(herald::demo::fill(&store).await?);
+        }
+        Command::Postmortem(PostmortemCommand::New { incident_id }) => {
+            let store = connect(&settings).await?;
+            let record = store
+                .get_incident(&incident_id)
+                .await
+                .with_context(|| format!("incident {incident_id}"))?;
+            let tree = store.list_components().await?;
+            let page = store.page().await?;
+            let zone = herald::time::PageZone::parse(&page.time_zone)
+                .unwrap_or_else(herald::time::PageZone::utc);
+            let (name, text) = content::postmortems::template(&record, &tree, zone);
+            let dir = settings.content_dir.join("postmortems");
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(name);
+            anyhow::ensure!(
+                !path.exists(),
+                "{} exists already: edit it instead",
+                path.display()
+            );
+            std::fs::write(&path, text)?;
+            println!("{}", path.display());
         }
         Command::Worker => {
             let store = connect(&settings).await?;
@@ -86,12 +134,38 @@ async fn main() -> anyhow::Result<()> {
             let store = connect(&settings).await?;
             let report = content::sync(&store, &settings.content_dir).await?;
             println!(
-                "content synced: {} created, {} updated, {} unchanged",
+                "site.toml: {} created, {} updated, {} unchanged",
                 report.created, report.updated, report.unchanged
+            );
+            let pm = &report.postmortems;
+            println!(
+                "postmortems: {} applied, {} unchanged, {} refused",
+                pm.applied,
+                pm.unchanged,
+                pm.errors.len()
+            );
+            for error in &pm.errors {
+                eprintln!("{error}");
+            }
+            anyhow::ensure!(
+                pm.errors.is_empty(),
+                "{} postmortem file(s) refused",
+                pm.errors.len()
             );
         }
     }
     Ok(())
+}
+
+fn report_demo(outcome: herald::demo::DemoOutcome) {
+    match outcome {
+        herald::demo::DemoOutcome::Filled { incidents } => {
+            tracing::info!(incidents, "demo history written (fictional)")
+        }
+        herald::demo::DemoOutcome::NotEmpty => {
+            tracing::info!("the database has incidents already: no demo history written")
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

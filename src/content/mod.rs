@@ -7,6 +7,8 @@
 //! until the file itself is edited. Entries removed from the file are left alone: the
 //! API may have added components the file does not know.
 
+pub mod postmortems;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -91,6 +93,8 @@ pub struct SyncReport {
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// `content/postmortems/`: files applied, unchanged, and refused (with why).
+    pub postmortems: postmortems::PostmortemReport,
 }
 
 impl SyncReport {
@@ -274,7 +278,8 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
     }
 }
 
-/// Loads `DIR/site.toml` and applies it to the store, all of it or nothing.
+/// Loads `DIR/site.toml` and applies it to the store, all of it or nothing; then the
+/// postmortem files, each on its own (a bad one is reported, the others apply).
 pub async fn sync(store: &Store, dir: &Path) -> Result<SyncReport, ContentError> {
     let site = load(dir)?;
     let outcomes = store
@@ -290,6 +295,16 @@ pub async fn sync(store: &Store, dir: &Path) -> Result<SyncReport, ContentError>
     };
     for outcome in outcomes {
         report.count(outcome);
+    }
+    let postmortem_dir = dir.join("postmortems");
+    report.postmortems = postmortems::sync(store, &postmortem_dir)
+        .await
+        .map_err(|source| ContentError::Store {
+            path: postmortem_dir,
+            source,
+        })?;
+    for error in &report.postmortems.errors {
+        tracing::warn!(%error, "postmortem file not applied");
     }
     Ok(report)
 }

@@ -145,6 +145,8 @@ fn with_heading_anchors(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
 /// How a kind of text is rendered.
 struct Style {
     options: Options,
+    /// Levels added to every heading: the page's own headings sit above.
+    heading_shift: u8,
     /// Messages are typed like chat: a new line is a new line.
     hard_breaks: bool,
     anchors: bool,
@@ -168,12 +170,14 @@ fn render(markdown: &str, style: Style) -> SafeHtml {
                 classes,
                 attrs,
             }) => Event::Start(Tag::Heading {
-                level: demote(level),
+                level: demote(level, style.heading_shift),
                 id,
                 classes,
                 attrs,
             }),
-            Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
+            Event::End(TagEnd::Heading(level)) => {
+                Event::End(TagEnd::Heading(demote(level, style.heading_shift)))
+            }
             other => other,
         })
         .collect();
@@ -187,12 +191,13 @@ fn render(markdown: &str, style: Style) -> SafeHtml {
     SafeHtml(style.sanitizer.clean(&unsafe_html).to_string())
 }
 
-fn demote(level: HeadingLevel) -> HeadingLevel {
-    match level {
-        HeadingLevel::H1 => HeadingLevel::H2,
-        HeadingLevel::H2 => HeadingLevel::H3,
-        HeadingLevel::H3 => HeadingLevel::H4,
-        HeadingLevel::H4 => HeadingLevel::H5,
+fn demote(level: HeadingLevel, by: u8) -> HeadingLevel {
+    match (level as u8 + by).min(6) {
+        1 => HeadingLevel::H1,
+        2 => HeadingLevel::H2,
+        3 => HeadingLevel::H3,
+        4 => HeadingLevel::H4,
+        5 => HeadingLevel::H5,
         _ => HeadingLevel::H6,
     }
 }
@@ -203,6 +208,7 @@ pub fn update_body(markdown: &str) -> SafeHtml {
         markdown,
         Style {
             options: message_options(),
+            heading_shift: 1,
             hard_breaks: true,
             anchors: false,
             sanitizer: message_sanitizer(),
@@ -210,12 +216,14 @@ pub fn update_body(markdown: &str) -> SafeHtml {
     )
 }
 
-/// A longer document (a postmortem): headings get anchors and start at `<h2>`.
+/// A longer document (a postmortem): headings get anchors and start at `<h3>`.
 pub fn document(markdown: &str) -> SafeHtml {
     render(
         markdown,
         Style {
             options: document_options(),
+            // Under the incident's <h1> and the section's <h2>.
+            heading_shift: 2,
             hard_breaks: false,
             anchors: true,
             sanitizer: document_sanitizer(),
@@ -246,7 +254,7 @@ mod tests {
         let html = document("# Root cause\n\nA **bad** deploy.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- [x] done\n\n~~old~~");
         let html = html.as_str();
         assert!(
-            html.contains("<h2 id=\"md-root-cause\">Root cause</h2>"),
+            html.contains("<h3 id=\"md-root-cause\">Root cause</h3>"),
             "{html}"
         );
         assert!(html.contains("<strong>bad</strong>"));

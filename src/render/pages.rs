@@ -111,7 +111,12 @@ fn updates(ctx: &SiteContext<'_>, list: &[UpdateRecord]) -> Vec<UpdateView> {
                 u.row.status(),
                 list.get(i + 1).map(|older| older.row.status()),
             ),
-            body_html: markdown::update_body(&u.row.body),
+            // The postmortem itself is shown once, at the top of the incident page.
+            body_html: if u.row.status() == crate::domain::IncidentStatus::Postmortem {
+                markdown::update_body("The postmortem has been published.")
+            } else {
+                markdown::update_body(&u.row.body)
+            },
             posted: ctx.posted(u.row.display_at),
             iso: u
                 .row
@@ -527,7 +532,11 @@ pub fn incident_page(ctx: &SiteContext<'_>, record: &IncidentRecord) -> Incident
             }
             _ => None,
         },
-        postmortem: None,
+        postmortem: record
+            .postmortem
+            .as_ref()
+            .and_then(|p| p.published())
+            .map(markdown::document),
         updates: updates(ctx, &record.updates),
         affected: (!names.is_empty()).then(|| names.join(", ")),
     }

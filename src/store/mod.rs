@@ -405,4 +405,45 @@ impl Store {
     pub async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         dispatch!(self.outbox_stats())
     }
+
+    // --- postmortems ----------------------------------------------------------------------
+
+    pub async fn get_postmortem(&self, incident_id: &str) -> StoreResult<Option<PostmortemRow>> {
+        dispatch!(self.get_postmortem(incident_id))
+    }
+
+    pub async fn save_postmortem_draft(
+        &self,
+        incident_id: &str,
+        draft: &str,
+        content_hash: Option<&str>,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<PostmortemRow> {
+        dispatch!(self.save_postmortem_draft(incident_id, draft, content_hash, at.into()))
+    }
+
+    pub async fn publish_postmortem(
+        &self,
+        incident_id: &str,
+        notify: bool,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<PostmortemRow> {
+        dispatch_change!(self.publish_postmortem(incident_id, notify, at.into()))
+    }
+
+    pub async fn revert_postmortem(
+        &self,
+        incident_id: &str,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<PostmortemRow> {
+        dispatch_change!(self.revert_postmortem(incident_id, at.into()))
+    }
+
+    pub async fn delete_postmortem(
+        &self,
+        incident_id: &str,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<()> {
+        dispatch_change!(self.delete_postmortem(incident_id, at.into()))
+    }
 }

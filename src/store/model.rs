@@ -281,12 +281,14 @@ pub struct UpdateRecord {
     pub affected: Option<Vec<AffectedRow>>,
 }
 
-/// An incident with its timeline (newest first) and affected component ids.
+/// An incident with its timeline (newest first), affected component ids and
+/// postmortem.
 #[derive(Debug, Clone)]
 pub struct IncidentRecord {
     pub incident: IncidentRow,
     pub updates: Vec<UpdateRecord>,
     pub component_ids: Vec<String>,
+    pub postmortem: Option<PostmortemRow>,
 }
 
 impl IncidentRecord {
@@ -480,4 +482,27 @@ pub struct OutboxStats {
     pub failed: i64,
     /// Attempts beyond the first, over all deliveries.
     pub retries: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostmortemRow {
+    pub incident_id: String,
+    pub body_draft: String,
+    pub body_draft_updated_at: DateTime<Utc>,
+    pub body: Option<String>,
+    pub body_updated_at: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub notify_subscribers: bool,
+    pub notified_at: Option<DateTime<Utc>>,
+    pub incident_update_id: Option<String>,
+    pub content_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PostmortemRow {
+    /// The published text, when published.
+    pub fn published(&self) -> Option<&str> {
+        self.published_at.and(self.body.as_deref())
+    }
 }

@@ -16,9 +16,9 @@ use crate::store::{
     AffectedRow, ApiKeyRow, ComponentPatch, ComponentRow, ComponentTree, ContentComponent,
     ContentGroup, ContentSpec, DeliveryJob, EventRow, GroupPatch, GroupRow, IncidentFilter,
     IncidentQuery, IncidentRecord, IncidentRow, IncidentSettings, NewComponent, NewGroup,
-    NewSubscription, OutboxStats, PagePatch, PageRow, PageSeed, Pools, StatusChangeRow,
-    StatusWindow, StoreError, StoreResult, SubscribeOutcome, Subscriber, SubscriberQuery,
-    SubscriberRow, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
+    NewSubscription, OutboxStats, PagePatch, PageRow, PageSeed, Pools, PostmortemRow,
+    StatusChangeRow, StatusWindow, StoreError, StoreResult, SubscribeOutcome, Subscriber,
+    SubscriberQuery, SubscriberRow, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
 };
 use crate::time::Stamp;
 
@@ -1196,6 +1196,16 @@ async fn load_records(conn: &mut Conn, rows: Vec<IncidentRow>) -> StoreResult<Ve
     push_id_list(&mut qb, &ids);
     let links: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
 
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {POSTMORTEM_COLUMNS} FROM postmortems WHERE incident_id IN "
+    ));
+    push_id_list(&mut qb, &ids);
+    let postmortems: Vec<PostmortemRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut postmortem_by_incident: HashMap<String, PostmortemRow> = postmortems
+        .into_iter()
+        .map(|p| (p.incident_id.clone(), p))
+        .collect();
+
     let mut affected_by_update: HashMap<String, Vec<AffectedRow>> = HashMap::new();
     for a in affected {
         affected_by_update
@@ -1229,6 +1239,7 @@ async fn load_records(conn: &mut Conn, rows: Vec<IncidentRow>) -> StoreResult<Ve
             component_ids: components_by_incident
                 .remove(&incident.id)
                 .unwrap_or_default(),
+            postmortem: postmortem_by_incident.remove(&incident.id),
             incident,
         })
         .collect())
@@ -2004,18 +2015,21 @@ pub async fn mark_failed(
 
 pub async fn outbox_stats(p: &P) -> StoreResult<OutboxStats> {
     let mut conn = p.read.acquire().await?;
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back to read it as i64.
     let (queued, sent, failed, retries): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT
-             COALESCE(SUM(CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 1 ELSE 0 END), 0),
-             COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0),
-             COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0),
-             COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0)
+             CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+             CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+             CAST(COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+             CAST(COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0) AS BIGINT)
          FROM deliveries",
     )
     .fetch_one(&mut *conn)
     .await?;
+    // A mail waits since its news was posted, not since it was fanned out.
     let oldest_queued_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT MIN(created_at) FROM deliveries WHERE sent_at IS NULL AND failed_at IS NULL",
+        "SELECT MIN(e.created_at) FROM deliveries d JOIN notification_events e ON e.id = d.event_id
+         WHERE d.sent_at IS NULL AND d.failed_at IS NULL",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -2036,4 +2050,209 @@ pub async fn outbox_stats(p: &P) -> StoreResult<OutboxStats> {
         failed,
         retries,
     })
+}
+
+// --- postmortems -----------------------------------------------------------------------------
+
+const POSTMORTEM_COLUMNS: &str = "incident_id, body_draft, body_draft_updated_at, body, body_updated_at, \
+     published_at, notify_subscribers, notified_at, incident_update_id, content_hash, created_at, updated_at";
+
+async fn find_postmortem(conn: &mut Conn, incident_id: &str) -> StoreResult<Option<PostmortemRow>> {
+    Ok(sqlx::query_as::<_, PostmortemRow>(&format!(
+        "SELECT {POSTMORTEM_COLUMNS} FROM postmortems WHERE incident_id = $1"
+    ))
+    .bind(incident_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The postmortem of an incident (`None`: the incident has none yet).
+pub async fn get_postmortem(p: &P, incident_id: &str) -> StoreResult<Option<PostmortemRow>> {
+    let mut conn = p.read.acquire().await?;
+    load_incident(&mut conn, incident_id).await?;
+    find_postmortem(&mut conn, incident_id).await
+}
+
+/// Creates or replaces the draft. `content_hash` marks a draft that came from a file.
+pub async fn save_postmortem_draft(
+    p: &P,
+    incident_id: &str,
+    draft: &str,
+    content_hash: Option<&str>,
+    at: Stamp,
+) -> StoreResult<PostmortemRow> {
+    let draft = crate::domain::postmortem::parse_draft("postmortem[body_draft]", draft)?;
+    let (mut tx, now) = begin(p, at).await?;
+    load_incident(&mut tx, incident_id).await?;
+    sqlx::query(
+        "INSERT INTO postmortems (incident_id, body_draft, body_draft_updated_at, content_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $3, $3)
+         ON CONFLICT (incident_id) DO UPDATE SET body_draft = $2, body_draft_updated_at = $3,
+             content_hash = $4, updated_at = $3",
+    )
+    .bind(incident_id)
+    .bind(&draft)
+    .bind(now)
+    .bind(content_hash)
+    .execute(&mut *tx)
+    .await?;
+    let row = find_postmortem(&mut tx, incident_id)
+        .await?
+        .ok_or(StoreError::NotFound("postmortem"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Publishes the draft: it becomes the published body, the incident moves to
+/// `postmortem` with one timeline entry (updated, not repeated, when republishing),
+/// and subscribers are told once, when `notify` asks for it.
+pub async fn publish_postmortem(
+    p: &P,
+    incident_id: &str,
+    notify: bool,
+    at: Stamp,
+) -> StoreResult<PostmortemRow> {
+    use crate::domain::postmortem::check_publish;
+    let (mut tx, now) = begin(p, at).await?;
+    let record = load_incident(&mut tx, incident_id).await?;
+    let current = find_postmortem(&mut tx, incident_id).await?;
+    check_publish(
+        record.incident.kind(),
+        record.incident.status(),
+        current.as_ref().map(|p| p.body_draft.as_str()),
+    )?;
+    let Some(current) = current else {
+        return Err(StoreError::NotFound("postmortem"));
+    };
+    let existing_entry = match &current.incident_update_id {
+        Some(id) => record
+            .updates
+            .iter()
+            .any(|u| &u.row.id == id)
+            .then(|| id.clone()),
+        None => None,
+    };
+    let update_id = match existing_entry {
+        Some(id) => {
+            sqlx::query("UPDATE incident_updates SET body = $1, search_text = $2, updated_at = $3 WHERE id = $4")
+                .bind(&current.body_draft)
+                .bind(fold(&current.body_draft))
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            id
+        }
+        None => {
+            let id = new_id();
+            sqlx::query(&format!(
+                "INSERT INTO incident_updates ({UPDATE_COLUMNS}, search_text)
+                 VALUES ($1, $2, 'postmortem', $3, $4, $4, $4, $5, FALSE, $6)"
+            ))
+            .bind(&id)
+            .bind(incident_id)
+            .bind(&current.body_draft)
+            .bind(now)
+            .bind(notify)
+            .bind(fold(&current.body_draft))
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+    };
+    let tell = notify && current.notified_at.is_none();
+    if tell {
+        enqueue_update_event(&mut tx, incident_id, &update_id, now).await?;
+    }
+    sqlx::query(
+        "UPDATE postmortems SET body = body_draft, body_updated_at = $1,
+             published_at = COALESCE(published_at, $1), incident_update_id = $2,
+             notify_subscribers = (notify_subscribers OR $3),
+             notified_at = CASE WHEN $4 THEN $1 ELSE notified_at END, updated_at = $1
+         WHERE incident_id = $5",
+    )
+    .bind(now)
+    .bind(&update_id)
+    .bind(notify)
+    .bind(tell)
+    .bind(incident_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE incidents SET status = 'postmortem', updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(incident_id)
+        .execute(&mut *tx)
+        .await?;
+    touch_page(&mut tx, now).await?;
+    let row = find_postmortem(&mut tx, incident_id)
+        .await?
+        .ok_or(StoreError::NotFound("postmortem"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Takes a published postmortem back: hidden again, its timeline entry removed, the
+/// incident resolved. The draft stays.
+async fn unpublish(
+    conn: &mut Conn,
+    current: &PostmortemRow,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(update_id) = &current.incident_update_id {
+        sqlx::query("DELETE FROM incident_updates WHERE id = $1")
+            .bind(update_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE postmortems SET published_at = NULL, body = NULL, body_updated_at = NULL,
+             incident_update_id = NULL, updated_at = $1
+         WHERE incident_id = $2",
+    )
+    .bind(now)
+    .bind(&current.incident_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE incidents SET status = 'resolved', updated_at = $1 WHERE id = $2 AND status = 'postmortem'")
+        .bind(now)
+        .bind(&current.incident_id)
+        .execute(&mut *conn)
+        .await?;
+    touch_page(conn, now).await
+}
+
+pub async fn revert_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResult<PostmortemRow> {
+    let (mut tx, now) = begin(p, at).await?;
+    load_incident(&mut tx, incident_id).await?;
+    let current = find_postmortem(&mut tx, incident_id)
+        .await?
+        .ok_or(StoreError::NotFound("postmortem"))?;
+    if current.published_at.is_none() {
+        return Err(
+            DomainError::new("postmortem", "is not published: there is nothing to revert").into(),
+        );
+    }
+    unpublish(&mut tx, &current, now).await?;
+    let row = find_postmortem(&mut tx, incident_id)
+        .await?
+        .ok_or(StoreError::NotFound("postmortem"))?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn delete_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResult<()> {
+    let (mut tx, now) = begin(p, at).await?;
+    load_incident(&mut tx, incident_id).await?;
+    let current = find_postmortem(&mut tx, incident_id)
+        .await?
+        .ok_or(StoreError::NotFound("postmortem"))?;
+    if current.published_at.is_some() {
+        unpublish(&mut tx, &current, now).await?;
+    }
+    sqlx::query("DELETE FROM postmortems WHERE incident_id = $1")
+        .bind(incident_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -84,6 +84,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(delete_incident)),
         )
         .service(
+            web::resource("/pages/{page_id}/incidents/{id}/postmortem")
+                .route(web::get().to(get_postmortem))
+                .route(web::put().to(save_postmortem))
+                .route(web::delete().to(delete_postmortem)),
+        )
+        .route(
+            "/pages/{page_id}/incidents/{id}/postmortem/publish",
+            web::put().to(publish_postmortem),
+        )
+        .route(
+            "/pages/{page_id}/incidents/{id}/postmortem/revert",
+            web::put().to(revert_postmortem),
+        )
+        .service(
             web::resource("/pages/{page_id}/subscribers")
                 .route(web::get().to(list_subscribers))
                 .route(web::post().to(create_subscriber)),
@@ -832,4 +846,93 @@ async fn resend_confirmation(
     page_for(&state, &page_id).await?;
     state.store.resend_confirmation(&id, Stamp::Clock).await?;
     Ok(HttpResponse::Created().finish())
+}
+
+// --- postmortems -----------------------------------------------------------------------------
+
+async fn postmortem_response(
+    state: &AppState,
+    row: &crate::store::PostmortemRow,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = Snapshot::load(state).await?;
+    json_response(&snapshot.view(state).postmortem(row))
+}
+
+async fn get_postmortem(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    match state.store.get_postmortem(&id).await? {
+        Some(row) => postmortem_response(&state, &row).await,
+        None => Err(ApiError::NotFound(
+            "postmortem (none written yet)".to_owned(),
+        )),
+    }
+}
+
+/// `{"postmortem": {"body_draft": "..."}}`: creates or replaces the draft.
+async fn save_postmortem(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let f = body.resource("postmortem")?;
+    let Some(draft) = f.string("body_draft")? else {
+        return Err(ApiError::invalid(
+            &f.name("body_draft"),
+            "is required: the postmortem in markdown",
+        ));
+    };
+    let row = state
+        .store
+        .save_postmortem_draft(&id, &draft, None, Stamp::Clock)
+        .await?;
+    postmortem_response(&state, &row).await
+}
+
+/// `{"postmortem": {"notify_subscribers": true}}` (`notify_twitter`, `notify_tweets`
+/// and `custom_tweet` are accepted and ignored).
+async fn publish_postmortem(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: ApiBody,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let f = body.resource_or_empty("postmortem")?;
+    let notify = f.bool("notify_subscribers")?.unwrap_or(false);
+    let row = state
+        .store
+        .publish_postmortem(&id, notify, Stamp::Clock)
+        .await?;
+    postmortem_response(&state, &row).await
+}
+
+async fn revert_postmortem(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    let row = state.store.revert_postmortem(&id, Stamp::Clock).await?;
+    postmortem_response(&state, &row).await
+}
+
+async fn delete_postmortem(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = path.into_inner();
+    page_for(&state, &page_id).await?;
+    state.store.delete_postmortem(&id, Stamp::Clock).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -433,12 +433,20 @@ impl<'a> View<'a> {
             metadata: serde_json::from_str(&i.metadata)
                 .unwrap_or_else(|_| Value::Object(Default::default())),
             backfilled: i.backfilled,
-            postmortem_body: None,
-            postmortem_body_last_updated_at: None,
+            postmortem_body: r
+                .postmortem
+                .as_ref()
+                .and_then(|p| p.published().map(str::to_owned)),
+            postmortem_body_last_updated_at: self
+                .opt_ts(r.postmortem.as_ref().and_then(|p| p.body_updated_at)),
             postmortem_ignored: false,
-            postmortem_notified_subscribers: false,
+            postmortem_notified_subscribers: r
+                .postmortem
+                .as_ref()
+                .is_some_and(|p| p.notified_at.is_some()),
             postmortem_notified_twitter: false,
-            postmortem_published_at: None,
+            postmortem_published_at: self
+                .opt_ts(r.postmortem.as_ref().and_then(|p| p.published_at)),
             scheduled_for: self.opt_ts(i.scheduled_for),
             scheduled_until: self.opt_ts(i.scheduled_until),
             scheduled_remind_prior: i.scheduled_remind_prior,
@@ -559,6 +567,40 @@ impl View<'_> {
             page_access_user_id: None,
             created_at: self.ts(row.created_at),
             state: state.as_str(),
+        }
+    }
+}
+
+/// A postmortem (§2.8). Twitter fields are accepted and never acted on.
+#[derive(Serialize)]
+pub struct PostmortemJson {
+    pub preview_key: Option<String>,
+    pub body: Option<String>,
+    pub body_updated_at: Option<String>,
+    pub body_draft: String,
+    pub body_draft_updated_at: String,
+    pub published_at: Option<String>,
+    pub notify_subscribers: bool,
+    pub notify_twitter: bool,
+    pub custom_tweet: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl View<'_> {
+    pub fn postmortem(&self, p: &crate::store::PostmortemRow) -> PostmortemJson {
+        PostmortemJson {
+            preview_key: None,
+            body: p.published().map(str::to_owned),
+            body_updated_at: self.opt_ts(p.body_updated_at),
+            body_draft: p.body_draft.clone(),
+            body_draft_updated_at: self.ts(p.body_draft_updated_at),
+            published_at: self.opt_ts(p.published_at),
+            notify_subscribers: p.notify_subscribers,
+            notify_twitter: false,
+            custom_tweet: None,
+            created_at: self.ts(p.created_at),
+            updated_at: self.ts(p.updated_at),
         }
     }
 }

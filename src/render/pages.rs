@@ -299,8 +299,17 @@ fn uptime_view(ctx: &SiteContext<'_>, c: &ComponentRow, data: &StatusData<'_>) -
         .and_then(|(_, s)| s.as_deref().map(ComponentStatus::from_db));
     // A component declared in use since `start_date` but added to Herald later was
     // operational as far as anyone knows: count those days, not "no data".
-    // (Days before `start_date` itself are not counted at all.)
-    let status_at_start = logged_at_start.or(c.start_date.map(|_| ComponentStatus::Operational));
+    // (Days before `start_date` itself are not counted at all.) Otherwise the first
+    // change in the window says what the status was before it, when it knows.
+    let first_old = data
+        .window
+        .changes
+        .iter()
+        .find(|change| change.component_id == c.id)
+        .and_then(|change| change.old_status.as_deref().map(ComponentStatus::from_db));
+    let status_at_start = logged_at_start
+        .or(c.start_date.map(|_| ComponentStatus::Operational))
+        .or(first_old);
     let changes: Vec<(DateTime<Utc>, ComponentStatus)> = data
         .window
         .changes
@@ -354,6 +363,16 @@ fn uptime_view(ctx: &SiteContext<'_>, c: &ComponentRow, data: &StatusData<'_>) -
             Some(p) => format!("{:.2} % uptime", (p * 100.0).floor() / 100.0),
             None => "No data yet".to_owned(),
         },
+    }
+}
+
+/// The day an incident is listed under among past incidents: the day it started; a
+/// maintenance on the day it is scheduled for, once that has come.
+fn past_incident_day(ctx: &SiteContext<'_>, r: &IncidentRecord) -> Option<NaiveDate> {
+    match (r.incident.kind(), r.incident.scheduled_for) {
+        (IncidentKind::Maintenance, Some(start)) if start > ctx.now => None,
+        (IncidentKind::Maintenance, Some(start)) => Some(ctx.local_date(start)),
+        _ => Some(ctx.local_date(r.incident.created_at)),
     }
 }
 
@@ -450,7 +469,7 @@ pub fn status_page(ctx: &SiteContext<'_>, data: &StatusData<'_>) -> StatusPage {
                 incidents: data
                     .recent
                     .iter()
-                    .filter(|r| ctx.local_date(r.incident.created_at) == date)
+                    .filter(|r| past_incident_day(ctx, r) == Some(date))
                     .map(|r| PastIncident {
                         url: incident_url(&r.incident.id),
                         name: r.incident.name.clone(),

@@ -47,15 +47,38 @@ fn base_sanitizer() -> ammonia::Builder<'static> {
         )
         .add_tags(["input"])
         .add_tag_attributes("input", ["type", "checked", "disabled", "aria-label"])
-        .add_tag_attributes("td", ["align"])
-        .add_tag_attributes("th", ["align"]);
+        // Table alignment arrives as style="text-align: ..."; nothing else may.
+        .add_tag_attributes("td", ["style"])
+        .add_tag_attributes("th", ["style"]);
     b
+}
+
+/// The last word on attributes: task-list checkboxes are the only inputs, alignment the
+/// only style, and a document's in-page links follow its prefixed ids.
+fn filter_attribute<'a>(
+    element: &str,
+    attribute: &str,
+    value: &'a str,
+) -> Option<std::borrow::Cow<'a, str>> {
+    match (element, attribute) {
+        ("input", "type") => (value == "checkbox").then_some(value.into()),
+        ("td" | "th", "style") => matches!(
+            value,
+            "text-align: left" | "text-align: center" | "text-align: right"
+        )
+        .then_some(value.into()),
+        _ => Some(value.into()),
+    }
 }
 
 /// For messages: no ids at all.
 fn message_sanitizer() -> &'static ammonia::Builder<'static> {
     static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
-    BUILDER.get_or_init(base_sanitizer)
+    BUILDER.get_or_init(|| {
+        let mut b = base_sanitizer();
+        b.attribute_filter(filter_attribute);
+        b
+    })
 }
 
 /// For documents: ids kept but prefixed, so they never collide with the page's own
@@ -74,13 +97,53 @@ fn document_sanitizer() -> &'static ammonia::Builder<'static> {
                         return Some(format!("#{ID_PREFIX}{anchor}").into());
                     }
                 }
-                Some(value.into())
+                filter_attribute(element, attribute, value)
             });
         for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
             b.add_tag_attributes(h, ["id"]);
         }
         b
     })
+}
+
+/// Turns bare `https://...` addresses in text into links, as GitHub does; text inside
+/// links and images is left alone (code and raw HTML are not text events).
+fn with_bare_links(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    let mut in_link = 0usize;
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        match event {
+            Event::Start(Tag::Link { .. }) | Event::Start(Tag::Image { .. }) => {
+                in_link += 1;
+                out.push(event);
+            }
+            Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => {
+                in_link = in_link.saturating_sub(1);
+                out.push(event);
+            }
+            Event::Text(text) if in_link == 0 && finder.links(&text).next().is_some() => {
+                for span in finder.spans(&text) {
+                    let piece = CowStr::from(span.as_str().to_owned());
+                    if span.kind().is_some() {
+                        out.push(Event::Start(Tag::Link {
+                            link_type: pulldown_cmark::LinkType::Autolink,
+                            dest_url: piece.clone(),
+                            title: CowStr::from(""),
+                            id: CowStr::from(""),
+                        }));
+                        out.push(Event::Text(piece));
+                        out.push(Event::End(TagEnd::Link));
+                    } else {
+                        out.push(Event::Text(piece));
+                    }
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A heading's anchor: lower-case words joined by `-`.
@@ -181,6 +244,7 @@ fn render(markdown: &str, style: Style) -> SafeHtml {
             other => other,
         })
         .collect();
+    let events = with_bare_links(events);
     let events = if style.anchors {
         with_heading_anchors(events)
     } else {
@@ -356,6 +420,252 @@ mod tests {
         assert_eq!(
             plain_text("**Fixed** the `cache`.\nAll good."),
             "Fixed the cache. All good."
+        );
+    }
+
+    /// Every postmortem feature at once: what a real document uses.
+    const RICH: &str = r#"# Database failover on March 14
+
+**Summary:** a *failed* `pg_upgrade` left the primary read-only for ~~20~~ 23 minutes.[^timing]
+
+## Timeline
+
+| Time (UTC) | Event | Owner |
+|:-----------|:-----:|------:|
+| 14:02 | Alerts fire | on-call |
+| 14:25 | Failover done | **db team** |
+
+## Root cause
+
+1. The upgrade script ran on the primary.
+2. Replication lag hid it:
+   - lag > 30s
+   - no alert
+
+```sql
+SELECT pg_is_in_recovery(); -- <script>alert(1)</script>
+```
+
+> We should have caught this in staging.
+
+## Corrective actions {#actions}
+
+- [x] Page on replication lag
+- [ ] Run upgrades on replicas first
+
+See the [runbook](https://runbooks.acme.test/db "DB runbook"), <https://status.acme.test/history>,
+<oncall@acme.test>, [the actions](#actions) and https://bare.example/link.
+
+![graph](https://img.acme.test/lag.png "Replication lag")
+
+## Timeline
+
+Duplicate heading, second anchor.
+
+[^timing]: From the first alert to the failover.
+"#;
+
+    /// Everything a hostile author might try: raw HTML, scripts, event handlers,
+    /// `javascript:` and `data:` URLs, iframes, nested and malformed tags.
+    const HOSTILE: &str = r#"<script>alert(1)</script>
+<SCRIPT SRC=//evil.example/x.js></SCRIPT>
+<img src=x onerror=alert(2)><img src="javascript:alert(3)">
+<a href="javascript:alert(4)">js</a> <a href="JaVaScRiPt:alert(5)">mixed</a> <a href="jav&#x09;ascript:alert(6)">tab</a>
+<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==">data</a>
+<a href="https://ok.example" onmouseover="alert(8)" target="_blank">ok</a>
+<iframe src="https://evil.example"></iframe><iframe srcdoc="<script>alert(9)</script>">inner</iframe>
+<div style="position:fixed;top:0" onclick="alert(10)">styled</div><style>body{display:none}</style>
+<p style="background:url(javascript:alert(11))">bg</p>
+<svg onload=alert(12)><circle r=1 /></svg><math><mi xlink:href="javascript:alert(13)">m</mi></math>
+<scr<script>ipt>alert(14)</script> <<script>script>alert(15)<</script>/script>
+<div><span><iframe src=//evil.example><script>alert(16)</script></iframe></span></div>
+<img src="x" onerror="alert(17)"
+<form action="javascript:alert(18)"><button formaction="javascript:alert(19)">go</button><input onfocus=alert(20) autofocus></form>
+<object data="https://evil.example/x.swf"></object><embed src="https://evil.example/x.swf">
+<meta http-equiv="refresh" content="0;url=javascript:alert(21)"><base href="javascript:alert(22)//"><link rel=stylesheet href="https://evil.example/x.css">
+<table><tr><td background="javascript:alert(23)">cell</td></tr></table>
+<!-- <script>alert(24)</script> -->
+
+# Heading {#pwn onclick=alert(25) .evil}
+
+[md](javascript:alert(26)) [spaced]( javascript:alert(27) ) [d](data:text/html,<script>alert(28)</script>)
+<javascript:alert(29)> ![img](javascript:alert(30)) ![px](data:image/png;base64,iVBORw0KGgo=) [t](https://ok.example "a\" onmouseover=\"alert(31)")
+[vb](vbscript:msgbox(32)) [ref][r]
+
+[r]: javascript:alert(33)
+"#;
+
+    /// Fails on anything in sanitised HTML that could run or restyle the page: tags
+    /// outside a small allowlist, attributes outside one, or URLs with other schemes.
+    /// Sanitised HTML escapes `<` in text, so every `<` starts a tag.
+    fn assert_inert(html: &str) {
+        const TAGS: &[&str] = &[
+            "a",
+            "blockquote",
+            "br",
+            "code",
+            "del",
+            "div",
+            "em",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "hr",
+            "img",
+            "input",
+            "li",
+            "ol",
+            "p",
+            "pre",
+            "section",
+            "span",
+            "strong",
+            "sup",
+            "table",
+            "tbody",
+            "td",
+            "th",
+            "thead",
+            "tr",
+            "ul",
+        ];
+        const ATTRIBUTES: &[&str] = &[
+            "href",
+            "src",
+            "alt",
+            "title",
+            "rel",
+            "id",
+            "type",
+            "checked",
+            "disabled",
+            "aria-label",
+            "align",
+            "start",
+            "style",
+        ];
+        let mut rest = html;
+        while let Some(open) = rest.find('<') {
+            rest = &rest[open + 1..];
+            let rest_tag = rest.strip_prefix('/').unwrap_or(rest);
+            let name_end = rest_tag
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(rest_tag.len());
+            let name = rest_tag[..name_end].to_ascii_lowercase();
+            assert!(TAGS.contains(&name.as_str()), "tag <{name}> in {html}");
+            let mut attrs = &rest_tag[name_end..];
+            loop {
+                attrs = attrs.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+                if attrs.starts_with('>') || attrs.is_empty() {
+                    break;
+                }
+                let end = attrs
+                    .find(|c: char| c == '=' || c.is_whitespace() || c == '>')
+                    .unwrap_or(attrs.len());
+                let attr = attrs[..end].to_ascii_lowercase();
+                assert!(
+                    ATTRIBUTES.contains(&attr.as_str()),
+                    "attribute {attr} on <{name}> in {html}"
+                );
+                attrs = &attrs[end..];
+                if let Some(quoted) = attrs.strip_prefix("=\"") {
+                    let close = quoted.find('"').expect("quoted attribute is closed");
+                    let value = quoted[..close].to_ascii_lowercase();
+                    if attr == "style" {
+                        assert!(
+                            matches!(name.as_str(), "td" | "th")
+                                && matches!(
+                                    value.as_str(),
+                                    "text-align: left" | "text-align: center" | "text-align: right"
+                                ),
+                            "style={value:?} on <{name}> in {html}"
+                        );
+                    }
+                    if attr == "href" || attr == "src" {
+                        let scheme = value
+                            .split(['/', '?', '#'])
+                            .next()
+                            .unwrap_or_default()
+                            .split_once(':')
+                            .map(|(s, _)| s.to_owned());
+                        assert!(
+                            matches!(scheme.as_deref(), None | Some("http" | "https" | "mailto")),
+                            "{attr}={value:?} on <{name}> in {html}"
+                        );
+                    }
+                    attrs = &quoted[close + 1..];
+                }
+            }
+            rest = attrs;
+        }
+    }
+
+    #[test]
+    fn rich_document_snapshot() {
+        let html = document(RICH);
+        assert_inert(html.as_str());
+        insta::assert_snapshot!(html.as_str());
+    }
+
+    #[test]
+    fn rich_update_body_snapshot() {
+        let html = update_body(RICH);
+        assert_inert(html.as_str());
+        assert!(!html.as_str().contains("id="), "{html}");
+        insta::assert_snapshot!(html.as_str());
+    }
+
+    #[test]
+    fn hostile_document_snapshot() {
+        let html = document(HOSTILE);
+        assert_inert(html.as_str());
+        insta::assert_snapshot!(html.as_str());
+    }
+
+    #[test]
+    fn hostile_update_body_snapshot() {
+        let html = update_body(HOSTILE);
+        assert_inert(html.as_str());
+        insta::assert_snapshot!(html.as_str());
+    }
+
+    #[test]
+    fn the_inertness_check_catches_what_it_should() {
+        for bad in [
+            "<script>x</script>",
+            "<p onclick=\"x\">a</p>",
+            "<a href=\"javascript:x\">a</a>",
+            "<img src=\"data:image/png;base64,x\">",
+            "<p style=\"x\">a</p>",
+            "<iframe src=\"https://x\"></iframe>",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| assert_inert(bad)).is_err(),
+                "{bad} passed the check"
+            );
+        }
+        assert_inert("<p><a href=\"https://x\" rel=\"nofollow\">a</a> <a href=\"#md-x\">b</a> &lt;script&gt;</p>");
+    }
+
+    #[test]
+    fn table_alignment_survives_sanitising() {
+        let html = document("| left | right |\n|:-----|------:|\n| 1 | 2 |");
+        assert!(
+            html.as_str().contains("<td align=\"right\">2</td>")
+                || html.as_str().contains("text-align: right"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn bare_urls_become_links() {
+        let html = document("Details at https://status.acme.test/history today.");
+        assert!(
+            html.as_str()
+                .contains("<a href=\"https://status.acme.test/history\""),
+            "{html}"
         );
     }
 }

@@ -166,10 +166,15 @@ impl Settings {
         let smtp_url = var("HERALD_SMTP_URL").or(from_file.smtp_url);
         if let Some(url) = &smtp_url {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                // Never print a password: keep the scheme and host only.
+                let shown = match (url.split_once("://"), url.rsplit_once('@')) {
+                    (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+                    _ => url.clone(),
+                };
                 return Err(ConfigError::Invalid {
                     name: "HERALD_SMTP_URL",
                     allowed: "an smtp:// or smtps:// URL",
-                    value: url.clone(),
+                    value: shown,
                 });
             }
         }

@@ -85,11 +85,15 @@ impl PageZone {
     }
 
     fn local_to_utc(self, local: NaiveDateTime) -> DateTime<Utc> {
-        self.0
-            .from_local_datetime(&local)
-            .earliest()
+        // A time skipped by a DST change (midnight, in some zones) means the first
+        // instant after the gap; gaps are at most a few hours.
+        (0..=4)
+            .find_map(|hours| {
+                self.0
+                    .from_local_datetime(&(local + chrono::Duration::hours(hours)))
+                    .earliest()
+            })
             .map(|t| t.with_timezone(&Utc))
-            // A time that does not exist (skipped by a DST change): read it as UTC.
             .unwrap_or_else(|| Utc.from_utc_datetime(&local))
     }
 
@@ -178,5 +182,13 @@ mod tests {
         );
         assert_eq!(z.parse_time("yesterday"), None);
         assert!(PageZone::parse("Mars/Olympus").is_none());
+    }
+
+    #[test]
+    fn a_midnight_skipped_by_dst_starts_the_day_after_the_gap() {
+        // Santiago moved its clocks from 00:00 to 01:00 on 2024-09-08.
+        let z = PageZone::parse("America/Santiago").unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 9, 8).unwrap();
+        assert_eq!(z.start_of_day(day), at("2024-09-08T04:00:00Z"));
     }
 }

@@ -228,6 +228,9 @@ pub struct IncidentState {
     pub scheduled_until: Option<DateTime<Utc>>,
     /// Components already recorded as affected by this incident.
     pub affected_component_ids: Vec<String>,
+    /// Components another open incident or active maintenance also holds: resolving
+    /// this one leaves them as they are.
+    pub held_elsewhere: Vec<String>,
 }
 
 /// The timeline entry a change adds.
@@ -313,6 +316,7 @@ pub fn plan_create(
         scheduled_for: None,
         scheduled_until: None,
         affected_component_ids: Vec::new(),
+        held_elsewhere: Vec::new(),
     };
     let mut plan = plan_change(&empty, req, current, now, true)?;
     plan.name = Some(name);
@@ -362,6 +366,12 @@ pub fn plan_patch(
             "can't change component statuses of a backfilled incident; use component_ids to list them",
         ));
     }
+    if state.backfilled && req.status.is_some_and(IncidentStatus::is_open) {
+        return Err(DomainError::new(
+            "incident[status]",
+            "can't reopen a backfilled incident: it is history",
+        ));
+    }
     if state.kind == IncidentKind::Maintenance
         && (req.scheduled_for.is_some() || req.scheduled_until.is_some())
     {
@@ -372,6 +382,13 @@ pub fn plan_patch(
     }
     let mut plan = plan_change(state, req, current, now, false)?;
     plan.name = name;
+    if state.backfilled {
+        // History: editing it tells nobody and moves no component.
+        if let Some(update) = &mut plan.update {
+            update.deliver_notifications = false;
+        }
+        plan.component_changes.clear();
+    }
     Ok(plan)
 }
 
@@ -463,7 +480,9 @@ fn plan_change(
                 continue;
             };
             let set_by_request = req.component_statuses.iter().any(|(c, _)| c == id);
-            if old == ComponentStatus::Operational || set_by_request {
+            // Another open incident or maintenance still holds it: leave it as it is.
+            let held = state.held_elsewhere.contains(id);
+            if old == ComponentStatus::Operational || set_by_request || held || state.backfilled {
                 continue;
             }
             match affected.iter_mut().find(|a| &a.component_id == id) {

@@ -119,13 +119,14 @@ pub fn subscribe_action(
     now: chrono::DateTime<chrono::Utc>,
 ) -> SubscribeAction {
     match current {
-        None | Some(SubscriberState::Unsubscribed) => SubscribeAction::StartConfirmation,
+        // A quarantined address starts over too: confirming proves the mailbox works.
+        None | Some(SubscriberState::Unsubscribed) | Some(SubscriberState::Quarantined) => {
+            SubscribeAction::StartConfirmation
+        }
         Some(SubscriberState::Unconfirmed) => SubscribeAction::ResendConfirmation {
             allowed: last_confirmation_sent.is_none_or(|at| now - at >= chrono::Duration::hours(1)),
         },
-        Some(SubscriberState::Active) | Some(SubscriberState::Quarantined) => {
-            SubscribeAction::Nothing
-        }
+        Some(SubscriberState::Active) => SubscribeAction::Nothing,
     }
 }
 

@@ -304,6 +304,7 @@ impl IncidentRecord {
             scheduled_for: row.scheduled_for,
             scheduled_until: row.scheduled_until,
             affected_component_ids: self.component_ids.clone(),
+            held_elsewhere: Vec::new(),
         }
     }
 }

@@ -160,6 +160,7 @@ pub async fn update_page(p: &P, patch: &PagePatch, at: Stamp) -> StoreResult<Pag
     .bind(&page.id)
     .execute(&mut *tx)
     .await?;
+    touch_page(&mut tx, now).await?;
     let page = load_page(&mut tx).await?;
     tx.commit().await?;
     Ok(page)
@@ -1116,7 +1117,17 @@ pub async fn patch_incident(
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     let current = current_statuses(&mut tx).await?;
-    let plan = incident::plan_patch(&record.state(), req, &current, now)?;
+    let mut state = record.state();
+    state.held_elsewhere = sqlx::query_scalar(
+        "SELECT DISTINCT ic.component_id FROM incident_components ic
+         JOIN incidents i ON i.id = ic.incident_id
+         WHERE i.id <> $1 AND i.backfilled = FALSE
+           AND i.status IN ('investigating', 'identified', 'monitoring', 'in_progress', 'verifying')",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let plan = incident::plan_patch(&state, req, &current, now)?;
     let mut row = record.incident;
     apply_plan_to_row(&mut row, &plan, now);
     apply_settings(&mut row, settings);
@@ -1564,6 +1575,17 @@ pub async fn subscribe(
     .fetch_optional(&mut *tx)
     .await?;
     let field = "subscriber[component_ids]";
+    // Checked first, whatever the address's state: the answer must not tell whether
+    // an address is subscribed.
+    for component in new.component_ids.iter().flatten() {
+        if find_component(&mut tx, component).await?.is_none() {
+            return Err(DomainError::new(
+                field,
+                format!("names an unknown component id {component:?}"),
+            )
+            .into());
+        }
+    }
     let id = match &existing {
         Some(row) => row.id.clone(),
         None => {
@@ -1694,7 +1716,7 @@ pub async fn confirm_subscriber(
         "unconfirmed" if matches => {
             sqlx::query(
                 "UPDATE subscribers SET state = 'active', confirmed_at = $1, confirmation_nonce = NULL,
-                     updated_at = $1
+                     bounce_count = 0, quarantined_at = NULL, updated_at = $1
                  WHERE id = $2",
             )
             .bind(now)
@@ -1776,7 +1798,7 @@ pub async fn resend_confirmation(p: &P, id: &str, at: Stamp) -> StoreResult<Subs
 pub async fn purge_unconfirmed(p: &P, created_before: DateTime<Utc>) -> StoreResult<u64> {
     let (mut tx, _) = begin(p, Stamp::Clock).await?;
     let done =
-        sqlx::query("DELETE FROM subscribers WHERE state = 'unconfirmed' AND created_at < $1")
+        sqlx::query("DELETE FROM subscribers WHERE state = 'unconfirmed' AND COALESCE(confirmation_sent_at, created_at) < $1")
             .bind(created_before)
             .execute(&mut *tx)
             .await?;

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::time::PageZone;
 
 /// Largest body accepted (postmortems of 100,000 characters fit with room).
-const BODY_LIMIT: usize = 1024 * 1024;
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// A parsed request body: always a JSON object (empty when there was no body).
 #[derive(Debug, Clone)]

@@ -95,7 +95,7 @@ pub async fn build_worker(
         settings.smtp_url.as_deref(),
         &settings.data_dir.join("outbox"),
         std::time::Duration::from_secs(30),
-        4,
+        MAIL_CONNECTIONS,
     )?;
     let composer = crate::notify::compose::Composer {
         from_address: settings.mail_from.parse()?,
@@ -111,9 +111,14 @@ pub async fn build_worker(
         composer,
         transport,
         settings.mail_rate,
-        8,
+        MAIL_CONNECTIONS as usize,
     ))
 }
+
+/// SMTP connections kept open, and mails in flight at once. lettre 0.11 does not set
+/// TCP_NODELAY, so each mail waits ~40 ms on Nagle's algorithm and delayed ACKs:
+/// throughput grows with the number of connections, not with CPU.
+const MAIL_CONNECTIONS: u32 = 16;
 
 /// The public URL: the setting, else site.toml's, else the listening address.
 pub fn public_url(settings: &Settings, site_url: Option<String>, listening: &str) -> String {
@@ -161,6 +166,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                // Bodies up to 1 MiB reach the handlers, which then name the field
+                // that is too long (a 100,000-character postmortem can be 400 KB).
+                .app_data(web::PayloadConfig::new(body::BODY_LIMIT))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("malformed query string: {e}")).into()
                 }))
@@ -315,22 +323,21 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 /// Changes committed by another process (a CLI command, another instance without
 /// notifications) do not move this process's change count: poll the page's
-/// `updated_at`, which every public change moves, and count a change when it moved
-/// while this process committed nothing (its own changes are counted already).
+/// `updated_at`, which every public change moves, and count a change whenever it
+/// moved. This process's own changes then count twice, which costs one extra render;
+/// skipping them could miss another process's change made in the same second.
 async fn watch_external_changes(state: std::sync::Arc<AppState>) {
     let mut last_seen = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let count_before = state.store.change_count();
         let Ok(page) = state.store.page().await else {
             continue;
         };
-        let own_change_since = last_seen.is_some_and(|(_, count)| count != count_before);
-        if last_seen.is_some_and(|(seen, _)| seen != page.updated_at) && !own_change_since {
+        if last_seen.is_some_and(|seen| seen != page.updated_at) {
             state.store.note_external_change();
         }
-        last_seen = Some((page.updated_at, state.store.change_count()));
+        last_seen = Some(page.updated_at);
     }
 }
 

@@ -95,7 +95,9 @@ fn html_response(
     builder
         .content_type("text/html; charset=utf-8")
         // Forms carry per-visitor tokens: never keep them in a shared cache.
-        .insert_header(("Cache-Control", "no-store"));
+        .insert_header(("Cache-Control", "no-store"))
+        // These pages change subscriptions: no other site may frame them.
+        .insert_header(("Content-Security-Policy", "frame-ancestors 'none'"));
     if let Some(cookie) = cookie {
         builder.cookie(cookie);
     }

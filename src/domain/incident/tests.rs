@@ -64,6 +64,7 @@ fn realtime_state(status: IncidentStatus) -> IncidentState {
         scheduled_for: None,
         scheduled_until: None,
         affected_component_ids: Vec::new(),
+        held_elsewhere: Vec::new(),
     }
 }
 
@@ -1158,6 +1159,7 @@ proptest! {
             scheduled_for: None,
             scheduled_until: None,
             affected_component_ids: Vec::new(),
+            held_elsewhere: Vec::new(),
         };
         apply(&mut state, &mut world, &plan);
 
@@ -1293,4 +1295,44 @@ proptest! {
             prop_assert_eq!(label, status.label());
         }
     }
+}
+
+#[test]
+fn editing_a_backfilled_incident_tells_nobody_and_moves_nothing() {
+    let current = statuses(&[("a", MajorOutage)]);
+    let mut state = realtime_state(IncidentStatus::Resolved);
+    state.backfilled = true;
+    state.affected_component_ids = ids(&["a"]);
+    let body = IncidentRequest {
+        body: Some("typo fix".to_owned()),
+        ..IncidentRequest::default()
+    };
+    let plan = plan_patch(&state, &body, &current, now()).unwrap();
+    assert!(!plan.update.unwrap().deliver_notifications);
+    assert!(plan.component_changes.is_empty());
+    let reopen = IncidentRequest {
+        status: Some(IncidentStatus::Investigating),
+        ..IncidentRequest::default()
+    };
+    let err = plan_patch(&state, &reopen, &current, now()).unwrap_err();
+    assert_eq!(err.field, "incident[status]");
+}
+
+#[test]
+fn resolving_leaves_components_another_incident_holds() {
+    let current = statuses(&[("a", MajorOutage), ("b", PartialOutage)]);
+    let mut state = realtime_state(IncidentStatus::Identified);
+    state.affected_component_ids = ids(&["a", "b"]);
+    state.held_elsewhere = ids(&["a"]);
+    let req = IncidentRequest {
+        status: Some(IncidentStatus::Resolved),
+        ..IncidentRequest::default()
+    };
+    let plan = plan_patch(&state, &req, &current, now()).unwrap();
+    let moved: Vec<&str> = plan
+        .component_changes
+        .iter()
+        .map(|c| c.component_id.as_str())
+        .collect();
+    assert_eq!(moved, ["b"], "a stays: another incident holds it");
 }

@@ -2,6 +2,7 @@
 //! SMTP server is configured), and the worker that drains the outbox.
 
 pub mod compose;
+pub mod direct;
 pub mod links;
 pub mod worker;
 
@@ -21,6 +22,9 @@ pub enum SendError {
 }
 
 pub enum Transport {
+    /// `smtp://`: Herald's own connections with TCP_NODELAY (see `direct`).
+    Direct(direct::DirectSmtp),
+    /// `smtps://` (TLS from the first byte): lettre's transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// No SMTP server configured: each mail becomes a file under the data dir.
     Files(AsyncFileTransport<Tokio1Executor>),
@@ -35,6 +39,13 @@ impl Transport {
         timeout: Duration,
         pool_size: u32,
     ) -> anyhow::Result<Transport> {
+        if let Some(direct) = smtp_url
+            .map(|u| direct::DirectSmtp::from_url(u, timeout, pool_size as usize))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(Transport::Direct(direct));
+        }
         match smtp_url {
             Some(url) => Ok(Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -54,6 +65,7 @@ impl Transport {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
+            Transport::Direct(direct) => direct.send(message).await,
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
                 if e.is_permanent() {
                     SendError::Permanent(e.to_string())

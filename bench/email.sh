@@ -12,8 +12,8 @@
 #
 # Knobs (environment): BENCH_BACKENDS="sqlite postgres", BENCH_SUBSCRIBERS=10000,
 # BENCH_SEED_WORKERS=4, BENCH_IDLE_POSTS=5 (timed posts with 0 subscribers),
-# BENCH_SOURCE_SESSIONS=8 (smtp-source -s; Herald keeps up to 8 sends in flight over a
-# pool of 4 connections), BENCH_MAX_SECONDS=900 (bound of every wait),
+# BENCH_SOURCE_SESSIONS=16 (smtp-source -s; Herald keeps up to 16 sends in flight over
+# as many pooled connections), BENCH_MAX_SECONDS=900 (bound of every wait),
 # BENCH_PG_ADMIN=postgres://postgres@127.0.0.1:5432, BENCH_BIN=path (a herald binary built
 # elsewhere, e.g. from a clean checkout while the work tree does not compile: no build).
 #
@@ -28,7 +28,7 @@ BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
 N=${BENCH_SUBSCRIBERS:-10000}
 SEED_WORKERS=${BENCH_SEED_WORKERS:-4}
 IDLE_POSTS=${BENCH_IDLE_POSTS:-5}
-SESSIONS=${BENCH_SOURCE_SESSIONS:-8}
+SESSIONS=${BENCH_SOURCE_SESSIONS:-16}
 MAX_SECONDS=${BENCH_MAX_SECONDS:-900}
 PG_ADMIN=${BENCH_PG_ADMIN:-postgres://postgres@127.0.0.1:5432}
 MAIL_FROM="status@bench.example.com"
@@ -337,11 +337,11 @@ row "smtp-source is faster by" slower
 echo
 echo "One mail, one connection, one at a time (median ms): written as lettre 0.11 writes it (body,"
 echo "then \\r\\n.\\r\\n in a second write, Nagle on) $RTT_lettre_nagle; same with TCP_NODELAY $RTT_lettre_nodelay;"
-echo "body and final dot in one write $RTT_one_write_nagle. (Herald: 8 sends in flight / per-mail time = mails/s.)"
+echo "body and final dot in one write $RTT_one_write_nagle. (lettre 0.11 opens its own sockets without TCP_NODELAY; Herald opens smtp:// connections itself with it set.)"
 echo
 echo "Note: $CPUS CPU cores shared by Herald, smtp-sink, smtp-source, the Python client and"
 echo "PostgreSQL; the Python client polls /metrics every 0.1 s during the fan-out (so the times"
 echo "have 0.1 s resolution) and posts one incident update (no notification) per second."
-echo "Herald sends each mail as its own SMTP transaction over a pool of 4 connections with up"
-echo "to 8 sends in flight, and records each delivery in the database; smtp-source -d only"
+echo "Herald sends each mail as its own SMTP transaction over up to 16 pooled connections,"
+echo "and records each delivery in the database; smtp-source -d only"
 echo "speaks SMTP, over $SESSIONS connections kept open, with a body of the same size."

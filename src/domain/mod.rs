@@ -4,6 +4,7 @@
 pub mod component;
 pub mod ids;
 pub mod incident;
+pub mod maintenance;
 pub mod postmortem;
 pub mod rollup;
 pub mod subscriber;

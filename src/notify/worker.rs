@@ -30,6 +30,8 @@ const EVENTS_PER_ROUND: i64 = 20;
 const DELIVERIES_PER_ROUND: i64 = 50;
 /// A claimed delivery not finished by then is someone else's to retry.
 const LEASE_MINUTES: i64 = 5;
+/// How often scheduled maintenances are checked for a due transition.
+const SCHEDULE_CHECK: Duration = Duration::from_secs(15);
 /// Unconfirmed addresses are deleted after this long.
 const PURGE_UNCONFIRMED_AFTER_DAYS: i64 = 7;
 
@@ -85,9 +87,16 @@ impl Worker {
     /// Works until `shutdown` turns true, finishing the round under way.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut last_purge: Option<std::time::Instant> = None;
+        let mut last_schedule_check: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if last_schedule_check.is_none_or(|at| at.elapsed() >= SCHEDULE_CHECK) {
+                if let Err(e) = self.advance_maintenances().await {
+                    tracing::warn!(error = ?e, "moving scheduled maintenances failed");
+                }
+                last_schedule_check = Some(std::time::Instant::now());
             }
             let round = match self.round().await {
                 Ok(round) => round,
@@ -112,6 +121,63 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Moves scheduled maintenances whose time has come (see `domain::maintenance`).
+    /// Returns how many moved.
+    pub async fn advance_maintenances(&self) -> Result<usize, StoreError> {
+        use crate::domain::incident::IncidentRequest;
+        use crate::domain::maintenance::{due, Schedule};
+        use crate::store::{IncidentFilter, IncidentQuery};
+        let now = time::now();
+        let open = self
+            .store
+            .list_incidents(&IncidentQuery::new(IncidentFilter::OpenMaintenances, 1_000))
+            .await?;
+        let mut moved = 0;
+        for record in open {
+            let i = &record.incident;
+            let schedule = Schedule {
+                status: i.status(),
+                scheduled_for: i.scheduled_for,
+                scheduled_until: i.scheduled_until,
+                auto_in_progress: i.scheduled_auto_in_progress,
+                auto_completed: i.scheduled_auto_completed,
+                to_maintenance_state: i.auto_transition_to_maintenance_state,
+                to_operational_state: i.auto_transition_to_operational_state,
+                notify_at_start: i.auto_transition_deliver_notifications_at_start,
+                notify_at_end: i.auto_transition_deliver_notifications_at_end,
+            };
+            let Some(step) = due(&schedule, now) else {
+                continue;
+            };
+            // Components the step does not set keep their status: naming them with it
+            // keeps completion from restoring them.
+            let tree = self.store.list_components().await?;
+            let component_statuses = record
+                .component_ids
+                .iter()
+                .filter_map(|id| tree.component(id))
+                .map(|c| (c.id.clone(), step.components.unwrap_or(c.status())))
+                .collect();
+            let request = IncidentRequest {
+                status: Some(step.status),
+                body: Some(step.body.to_owned()),
+                component_statuses,
+                deliver_notifications: Some(step.notify),
+                ..IncidentRequest::default()
+            };
+            if self
+                .store
+                .advance_maintenance(&i.id, i.status(), &request, Stamp::Clock)
+                .await?
+                .is_some()
+            {
+                tracing::info!(maintenance = %i.id, status = step.status.as_str(), "maintenance moved on schedule");
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// One round: fan out waiting events, then send what is due.

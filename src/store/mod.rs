@@ -249,6 +249,18 @@ impl Store {
         dispatch_change!(self.patch_incident(id, req, settings, at.into()))
     }
 
+    /// Applies an automatic maintenance step only if the maintenance still has status
+    /// `from` (several workers may see it due). `None` when another got there first.
+    pub async fn advance_maintenance(
+        &self,
+        id: &str,
+        from: crate::domain::IncidentStatus,
+        req: &IncidentRequest,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Option<IncidentRecord>> {
+        dispatch_change!(self.advance_maintenance(id, from, req, at.into()))
+    }
+
     pub async fn delete_incident(
         &self,
         id: &str,

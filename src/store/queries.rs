@@ -1116,7 +1116,40 @@ pub async fn patch_incident(
 ) -> StoreResult<IncidentRecord> {
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
-    let current = current_statuses(&mut tx).await?;
+    let record = patch_loaded(&mut tx, record, req, settings, now).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Moves a maintenance on only if it still has status `from` when the write lock is
+/// held: several workers may see the same transition due, one applies it.
+pub async fn advance_maintenance(
+    p: &P,
+    id: &str,
+    from: crate::domain::IncidentStatus,
+    req: &IncidentRequest,
+    at: Stamp,
+) -> StoreResult<Option<IncidentRecord>> {
+    let (mut tx, now) = begin(p, at).await?;
+    let record = load_incident(&mut tx, id).await?;
+    if record.incident.status() != from {
+        return Ok(None);
+    }
+    let record = patch_loaded(&mut tx, record, req, &IncidentSettings::default(), now).await?;
+    tx.commit().await?;
+    Ok(Some(record))
+}
+
+/// The body of a patch, inside the caller's transaction.
+async fn patch_loaded(
+    conn: &mut Conn,
+    record: IncidentRecord,
+    req: &IncidentRequest,
+    settings: &IncidentSettings,
+    now: DateTime<Utc>,
+) -> StoreResult<IncidentRecord> {
+    let id = record.incident.id.clone();
+    let current = current_statuses(conn).await?;
     let mut state = record.state();
     state.held_elsewhere = sqlx::query_scalar(
         "SELECT DISTINCT ic.component_id FROM incident_components ic
@@ -1124,19 +1157,17 @@ pub async fn patch_incident(
          WHERE i.id <> $1 AND i.backfilled = FALSE
            AND i.status IN ('investigating', 'identified', 'monitoring', 'in_progress', 'verifying')",
     )
-    .bind(id)
-    .fetch_all(&mut *tx)
+    .bind(&id)
+    .fetch_all(&mut *conn)
     .await?;
     let plan = incident::plan_patch(&state, req, &current, now)?;
     let mut row = record.incident;
     apply_plan_to_row(&mut row, &plan, now);
     apply_settings(&mut row, settings);
-    write_incident_row(&mut tx, &row, false).await?;
-    apply_plan(&mut tx, id, &plan, now).await?;
-    touch_page(&mut tx, now).await?;
-    let record = load_incident(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(record)
+    write_incident_row(conn, &row, false).await?;
+    apply_plan(conn, &id, &plan, now).await?;
+    touch_page(conn, now).await?;
+    load_incident(conn, &id).await
 }
 
 pub async fn delete_incident(p: &P, id: &str, at: Stamp) -> StoreResult<IncidentRecord> {

@@ -11,6 +11,7 @@ mod components;
 mod email;
 mod incidents;
 mod instances;
+mod maintenance;
 mod postmortems;
 mod public_api;
 mod site;

@@ -135,6 +135,7 @@ impl Worker {
             .list_incidents(&IncidentQuery::new(IncidentFilter::OpenMaintenances, 1_000))
             .await?;
         let mut moved = 0;
+        let mut tree = None;
         for record in open {
             let i = &record.incident;
             let schedule = Schedule {
@@ -153,7 +154,11 @@ impl Worker {
             };
             // Components the step does not set keep their status: naming them with it
             // keeps completion from restoring them.
-            let tree = self.store.list_components().await?;
+            // Read once, and only when something is due.
+            if tree.is_none() {
+                tree = Some(self.store.list_components().await?);
+            }
+            let Some(tree) = &tree else { continue };
             let component_statuses = record
                 .component_ids
                 .iter()

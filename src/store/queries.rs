@@ -699,7 +699,7 @@ async fn sync_group(
             .bind(&spec.key)
             .fetch_optional(&mut *tx)
             .await?;
-    let (_id, outcome) = match existing {
+    let outcome = match existing {
         None => {
             let id = spec.id.clone().unwrap_or_else(new_id);
             sqlx::query(
@@ -716,7 +716,7 @@ async fn sync_group(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            (id, SyncOutcome::Created)
+            SyncOutcome::Created
         }
         Some((id, hash)) if hash.as_deref() != Some(spec.content_hash.as_str()) => {
             sqlx::query(
@@ -732,9 +732,9 @@ async fn sync_group(
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-            (id, SyncOutcome::Updated)
+            SyncOutcome::Updated
         }
-        Some((id, _)) => (id, SyncOutcome::Unchanged),
+        Some(_) => SyncOutcome::Unchanged,
     };
     Ok(outcome)
 }
@@ -761,7 +761,7 @@ async fn sync_component(
             .bind(&spec.key)
             .fetch_optional(&mut *tx)
             .await?;
-    let (_id, outcome) = match existing {
+    let outcome = match existing {
         None => {
             let id = spec.id.clone().unwrap_or_else(new_id);
             let new = NewComponent {
@@ -782,7 +782,7 @@ async fn sync_component(
                 now,
             )
             .await?;
-            (id, SyncOutcome::Created)
+            SyncOutcome::Created
         }
         Some((id, hash)) if hash.as_deref() != Some(spec.content_hash.as_str()) => {
             let row = find_component(&mut *tx, &id)
@@ -822,9 +822,9 @@ async fn sync_component(
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-            (id, SyncOutcome::Updated)
+            SyncOutcome::Updated
         }
-        Some((id, _)) => (id, SyncOutcome::Unchanged),
+        Some(_) => SyncOutcome::Unchanged,
     };
     Ok(outcome)
 }
@@ -857,6 +857,15 @@ const INCIDENT_COLUMNS: &str = "id, kind, name, status, computed_impact, impact_
 
 const UPDATE_COLUMNS: &str = "id, incident_id, status, body, display_at, created_at, updated_at, \
      deliver_notifications, names_components";
+
+/// A LIKE pattern (with `ESCAPE '\\'`) matching text that contains `text` literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
 
 /// Text as search compares it: case-folded in Rust, the same on both databases.
 fn fold(text: &str) -> String {
@@ -1321,13 +1330,7 @@ pub async fn list_incidents(p: &P, query: &IncidentQuery) -> StoreResult<Vec<Inc
         .filter(|s| !s.is_empty())
     {
         let folded = fold(search);
-        let pattern = format!(
-            "%{}%",
-            folded
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = contains_pattern(&folded);
         qb.push(" AND (search_text LIKE ");
         qb.push_bind(pattern.clone());
         qb.push(" ESCAPE '\\' OR status = ");
@@ -1709,13 +1712,7 @@ pub async fn list_subscribers(p: &P, query: &SubscriberQuery) -> StoreResult<Vec
         .filter(|s| !s.is_empty())
     {
         qb.push(" AND email_key LIKE ");
-        qb.push_bind(format!(
-            "%{}%",
-            fold(search)
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ));
+        qb.push_bind(contains_pattern(&fold(search)));
         qb.push(" ESCAPE '\\'");
     }
     qb.push(" ORDER BY created_at DESC, id LIMIT ");
@@ -1724,11 +1721,29 @@ pub async fn list_subscribers(p: &P, query: &SubscriberQuery) -> StoreResult<Vec
     qb.push_bind(query.offset);
     let mut conn = p.read.acquire().await?;
     let rows: Vec<SubscriberRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(find_subscriber(&mut conn, &row.id).await?);
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    // Every listed subscriber's chosen components in one query.
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT sc.subscriber_id, sc.component_id FROM subscriber_components sc
+         JOIN components c ON c.id = sc.component_id WHERE sc.subscriber_id IN ",
+    );
+    push_id_list(&mut qb, &ids);
+    qb.push(" ORDER BY c.position, c.created_at");
+    let links: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut chosen: HashMap<String, Vec<String>> = HashMap::new();
+    for (subscriber, component) in links {
+        chosen.entry(subscriber).or_default().push(component);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Subscriber {
+            component_ids: chosen.remove(&row.id).unwrap_or_default(),
+            row,
+        })
+        .collect())
 }
 
 /// Confirms with the nonce from a confirmation link: works once, then the subscriber

@@ -714,12 +714,11 @@ async fn list_subscribers(
                 .ok_or_else(|| ApiError::invalid("state", format!("must be one of active, unconfirmed, quarantined, unsubscribed, all (got {raw:?})")))?,
         ),
     };
-    if let Some(kind) = query
+    // Herald sends email only: other kinds have no subscribers.
+    if query
         .get("type")
-        .filter(|t| !t.is_empty() && t.as_str() != "email")
+        .is_some_and(|t| !t.is_empty() && t != "email")
     {
-        // Herald sends email only: other kinds have no subscribers.
-        let _ = kind;
         return json_response(&Vec::<()>::new());
     }
     let limit = int_param(&query, "limit", 100, 1, 100)?;

@@ -99,6 +99,9 @@ clients that retried succeeded at once.
 ";
 
 pub async fn fill(store: &Store) -> Result<DemoOutcome, StoreError> {
+    let store = &store.acting_as(crate::domain::account::Actor::Cli {
+        user: "herald demo".to_owned(),
+    });
     let any = store
         .list_incidents(&IncidentQuery::new(IncidentFilter::Everything, 1))
         .await?;

@@ -6,6 +6,7 @@ pub mod content;
 pub mod demo;
 pub mod domain;
 pub mod notify;
+pub mod password;
 pub mod render;
 pub mod store;
 pub mod telemetry;

@@ -5,7 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use herald::config::Settings;
-use herald::store::Store;
+use herald::domain::account::{check_new_password, parse_user_email, Actor, Role};
+use herald::store::{NewUser, Store};
+use herald::time::Stamp;
 use herald::web::auth::{generate_key, hash_key};
 use herald::web::Application;
 use herald::{content, telemetry, time};
@@ -36,6 +38,9 @@ enum Command {
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage the people who sign in to the console at /admin.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Manage API keys for the /v1 management API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
@@ -63,6 +68,25 @@ enum ApiKeyCommand {
     List,
     /// Revoke a key by its id.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account. The password is asked for (or read from the first line of
+    /// standard input when it is not a terminal).
+    Add {
+        email: String,
+        /// admin: everything; responder: incidents, postmortems, maintenance and
+        /// component status.
+        #[arg(long)]
+        role: String,
+    },
+    /// List accounts.
+    List,
+    /// Remove an account (not the last admin).
+    Remove { email: String },
+    /// Set a new password (asked for as with add); signs the account out everywhere.
+    Password { email: String },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
             let base_url = herald::web::public_url(&settings, site.public_url, &settings.bind);
             let links =
                 herald::notify::links::LinkSigner::new(&store.secret("links").await?, &base_url);
+            let store = store.acting_as(Actor::Scheduler);
             let worker = herald::web::build_worker(&settings, &store, links).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let running = tokio::spawn(worker.run(stopped));
@@ -130,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::ApiKey(command) => api_key(&settings, command).await?,
+        Command::User(command) => user(&settings, command).await?,
         Command::Content(ContentCommand::Sync) => {
             let store = connect(&settings).await?;
             let report = content::sync(&store, &settings.content_dir).await?;
@@ -190,9 +216,72 @@ async fn shutdown_signal() {
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    Store::connect(&settings.database_url)
+    let store = Store::connect(&settings.database_url)
         .await
-        .with_context(|| "connecting to the database (HERALD_DATABASE_URL)")
+        .with_context(|| "connecting to the database (HERALD_DATABASE_URL)")?;
+    Ok(store.acting_as(Actor::cli()))
+}
+
+/// A new password: typed twice at a prompt, or the first line of standard input when
+/// that is not a terminal (scripts, `echo ... | herald user add`).
+fn read_new_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing changed");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    check_new_password("password", &password)?;
+    Ok(password)
+}
+
+async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    let store = connect(settings).await?;
+    match command {
+        UserCommand::Add { email, role } => {
+            let email = parse_user_email("EMAIL", &email)?;
+            let role = Role::parse("--role", &role)?;
+            let password = read_new_password()?;
+            let new = NewUser {
+                email,
+                role,
+                password_hash: herald::password::hash(&password)?,
+            };
+            let row = store.create_user(&new, Stamp::Clock).await?;
+            println!("added {} ({}); sign in at /admin", row.email, row.role);
+        }
+        UserCommand::List => {
+            for user in store.list_users().await? {
+                let last = user
+                    .last_sign_in_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "never".to_owned());
+                println!("{}  {}  last sign-in {}", user.email, user.role, last);
+            }
+        }
+        UserCommand::Remove { email } => {
+            let email = parse_user_email("EMAIL", &email)?;
+            let row = store.remove_user(&email, Stamp::Clock).await?;
+            println!("removed {} ({})", row.email, row.role);
+        }
+        UserCommand::Password { email } => {
+            let email = parse_user_email("EMAIL", &email)?;
+            store
+                .find_user_by_email(&email)
+                .await?
+                .with_context(|| format!("no account {email}"))?;
+            let password = read_new_password()?;
+            let hash = herald::password::hash(&password)?;
+            store.set_user_password(&email, &hash, Stamp::Clock).await?;
+            println!("new password set for {email}; its sessions are signed out");
+        }
+    }
+    Ok(())
 }
 
 async fn api_key(settings: &Settings, command: ApiKeyCommand) -> anyhow::Result<()> {

@@ -281,6 +281,7 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
 /// Loads `DIR/site.toml` and applies it to the store, all of it or nothing; then the
 /// postmortem files, each on its own (a bad one is reported, the others apply).
 pub async fn sync(store: &Store, dir: &Path) -> Result<SyncReport, ContentError> {
+    let store = &store.acting_as(crate::domain::account::Actor::Content);
     let site = load(dir)?;
     let outcomes = store
         .sync_content(&site.spec, Stamp::Clock)

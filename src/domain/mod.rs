@@ -1,6 +1,7 @@
 //! Plain types and rules. Nothing in here does I/O: every function takes what it needs
 //! as arguments and returns a value or a [`DomainError`], so all of it is unit-testable.
 
+pub mod account;
 pub mod component;
 pub mod ids;
 pub mod incident;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::account::{Actor, Role};
 use crate::domain::incident::IncidentRequest;
 use crate::domain::DomainError;
 use crate::time::Stamp;
@@ -67,10 +68,15 @@ enum Backend {
 /// The database, and a counter of the public changes this process committed. Readers
 /// that keep rendered pages (the page cache) compare it to know when to re-render.
 /// Clones share the pools and the counter.
+///
+/// Every change is written to the audit log, in its own transaction, against the
+/// store's actor: [`Store::acting_as`] gives a store that records another one (the
+/// console's signed-in person, the API key, the CLI user).
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     changes: Arc<AtomicU64>,
+    actor: Arc<Actor>,
 }
 
 /// Calls the function of the same name in the backend's `queries` module.
@@ -107,7 +113,20 @@ impl Store {
         Ok(Store {
             backend,
             changes: Arc::new(AtomicU64::new(0)),
+            actor: Arc::new(Actor::Scheduler),
         })
+    }
+
+    /// The same database, recording the changes it makes against `actor`.
+    pub fn acting_as(&self, actor: Actor) -> Store {
+        Store {
+            actor: Arc::new(actor),
+            ..self.clone()
+        }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -157,7 +176,7 @@ impl Store {
         patch: &PagePatch,
         at: impl Into<Stamp>,
     ) -> StoreResult<PageRow> {
-        dispatch_change!(self.update_page(patch, at.into()))
+        dispatch_change!(self.update_page(&self.actor, patch, at.into()))
     }
 
     // --- components and groups ---------------------------------------------------
@@ -171,7 +190,7 @@ impl Store {
         new: &NewComponent,
         at: impl Into<Stamp>,
     ) -> StoreResult<ComponentRow> {
-        dispatch_change!(self.create_component(new, at.into()))
+        dispatch_change!(self.create_component(&self.actor, new, at.into()))
     }
 
     pub async fn update_component(
@@ -180,11 +199,11 @@ impl Store {
         patch: &ComponentPatch,
         at: impl Into<Stamp>,
     ) -> StoreResult<ComponentRow> {
-        dispatch_change!(self.update_component(id, patch, at.into()))
+        dispatch_change!(self.update_component(&self.actor, id, patch, at.into()))
     }
 
     pub async fn delete_component(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<()> {
-        dispatch_change!(self.delete_component(id, at.into()))
+        dispatch_change!(self.delete_component(&self.actor, id, at.into()))
     }
 
     pub async fn create_group(
@@ -192,7 +211,7 @@ impl Store {
         new: &NewGroup,
         at: impl Into<Stamp>,
     ) -> StoreResult<GroupRow> {
-        dispatch_change!(self.create_group(new, at.into()))
+        dispatch_change!(self.create_group(&self.actor, new, at.into()))
     }
 
     pub async fn update_group(
@@ -201,11 +220,17 @@ impl Store {
         patch: &GroupPatch,
         at: impl Into<Stamp>,
     ) -> StoreResult<GroupRow> {
-        dispatch_change!(self.update_group(id, patch, at.into()))
+        dispatch_change!(self.update_group(&self.actor, id, patch, at.into()))
     }
 
     pub async fn delete_group(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<GroupRow> {
-        dispatch_change!(self.delete_group(id, at.into()))
+        dispatch_change!(self.delete_group(&self.actor, id, at.into()))
+    }
+
+    /// Moves a component or group one place up (`step` -1) or down (+1) among its
+    /// siblings.
+    pub async fn move_item(&self, id: &str, step: i64, at: impl Into<Stamp>) -> StoreResult<()> {
+        dispatch_change!(self.move_item(&self.actor, id, step, at.into()))
     }
 
     /// The status log of one component, oldest first.
@@ -225,7 +250,7 @@ impl Store {
         spec: &ContentSpec,
         at: impl Into<Stamp>,
     ) -> StoreResult<Vec<SyncOutcome>> {
-        dispatch_change!(self.sync_content(spec, at.into()))
+        dispatch_change!(self.sync_content(&self.actor, spec, at.into()))
     }
 
     // --- incidents ------------------------------------------------------------------
@@ -236,7 +261,7 @@ impl Store {
         settings: &IncidentSettings,
         at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.create_incident(req, settings, at.into()))
+        dispatch_change!(self.create_incident(&self.actor, req, settings, at.into()))
     }
 
     pub async fn patch_incident(
@@ -246,7 +271,7 @@ impl Store {
         settings: &IncidentSettings,
         at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.patch_incident(id, req, settings, at.into()))
+        dispatch_change!(self.patch_incident(&self.actor, id, req, settings, at.into()))
     }
 
     /// Applies an automatic maintenance step only if the maintenance still has status
@@ -258,7 +283,7 @@ impl Store {
         req: &IncidentRequest,
         at: impl Into<Stamp>,
     ) -> StoreResult<Option<IncidentRecord>> {
-        dispatch_change!(self.advance_maintenance(id, from, req, at.into()))
+        dispatch_change!(self.advance_maintenance(&self.actor, id, from, req, at.into()))
     }
 
     pub async fn delete_incident(
@@ -266,7 +291,7 @@ impl Store {
         id: &str,
         at: impl Into<Stamp>,
     ) -> StoreResult<IncidentRecord> {
-        dispatch_change!(self.delete_incident(id, at.into()))
+        dispatch_change!(self.delete_incident(&self.actor, id, at.into()))
     }
 
     pub async fn get_incident(&self, id: &str) -> StoreResult<IncidentRecord> {
@@ -284,7 +309,7 @@ impl Store {
         edit: &UpdateEdit,
         at: impl Into<Stamp>,
     ) -> StoreResult<UpdateRecord> {
-        dispatch_change!(self.edit_update(incident_id, update_id, edit, at.into()))
+        dispatch_change!(self.edit_update(&self.actor, incident_id, update_id, edit, at.into()))
     }
 
     // --- API keys -------------------------------------------------------------------
@@ -295,7 +320,7 @@ impl Store {
         key_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<ApiKeyRow> {
-        dispatch!(self.create_api_key(name, key_hash, now))
+        dispatch!(self.create_api_key(&self.actor, name, key_hash, now))
     }
 
     pub async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRow>> {
@@ -303,7 +328,7 @@ impl Store {
     }
 
     pub async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyRow> {
-        dispatch!(self.revoke_api_key(id, now))
+        dispatch!(self.revoke_api_key(&self.actor, id, now))
     }
 
     /// The live key with this hash, marking it used (at most once a minute).
@@ -323,7 +348,7 @@ impl Store {
         new: &NewSubscription,
         at: impl Into<Stamp>,
     ) -> StoreResult<(Subscriber, SubscribeOutcome)> {
-        dispatch!(self.subscribe(new, at.into()))
+        dispatch!(self.subscribe(&self.actor, new, at.into()))
     }
 
     pub async fn get_subscriber(&self, id: &str) -> StoreResult<Subscriber> {
@@ -342,7 +367,7 @@ impl Store {
         nonce: &str,
         at: impl Into<Stamp>,
     ) -> StoreResult<Subscriber> {
-        dispatch!(self.confirm_subscriber(id, nonce, at.into()))
+        dispatch!(self.confirm_subscriber(&self.actor, id, nonce, at.into()))
     }
 
     /// `None`: every component.
@@ -352,11 +377,11 @@ impl Store {
         chosen: Option<&[String]>,
         at: impl Into<Stamp>,
     ) -> StoreResult<Subscriber> {
-        dispatch!(self.update_subscriber_components(id, chosen, at.into()))
+        dispatch!(self.update_subscriber_components(&self.actor, id, chosen, at.into()))
     }
 
     pub async fn unsubscribe(&self, id: &str, at: impl Into<Stamp>) -> StoreResult<Subscriber> {
-        dispatch!(self.unsubscribe(id, at.into()))
+        dispatch!(self.unsubscribe(&self.actor, id, at.into()))
     }
 
     pub async fn resend_confirmation(
@@ -364,11 +389,11 @@ impl Store {
         id: &str,
         at: impl Into<Stamp>,
     ) -> StoreResult<Subscriber> {
-        dispatch!(self.resend_confirmation(id, at.into()))
+        dispatch!(self.resend_confirmation(&self.actor, id, at.into()))
     }
 
     pub async fn purge_unconfirmed(&self, created_before: DateTime<Utc>) -> StoreResult<u64> {
-        dispatch!(self.purge_unconfirmed(created_before))
+        dispatch!(self.purge_unconfirmed(&self.actor, created_before))
     }
 
     // --- the outbox -----------------------------------------------------------------------
@@ -431,7 +456,13 @@ impl Store {
         content_hash: Option<&str>,
         at: impl Into<Stamp>,
     ) -> StoreResult<PostmortemRow> {
-        dispatch!(self.save_postmortem_draft(incident_id, draft, content_hash, at.into()))
+        dispatch!(self.save_postmortem_draft(
+            &self.actor,
+            incident_id,
+            draft,
+            content_hash,
+            at.into()
+        ))
     }
 
     pub async fn publish_postmortem(
@@ -440,7 +471,7 @@ impl Store {
         notify: bool,
         at: impl Into<Stamp>,
     ) -> StoreResult<PostmortemRow> {
-        dispatch_change!(self.publish_postmortem(incident_id, notify, at.into()))
+        dispatch_change!(self.publish_postmortem(&self.actor, incident_id, notify, at.into()))
     }
 
     pub async fn revert_postmortem(
@@ -448,7 +479,7 @@ impl Store {
         incident_id: &str,
         at: impl Into<Stamp>,
     ) -> StoreResult<PostmortemRow> {
-        dispatch_change!(self.revert_postmortem(incident_id, at.into()))
+        dispatch_change!(self.revert_postmortem(&self.actor, incident_id, at.into()))
     }
 
     pub async fn delete_postmortem(
@@ -456,6 +487,83 @@ impl Store {
         incident_id: &str,
         at: impl Into<Stamp>,
     ) -> StoreResult<()> {
-        dispatch_change!(self.delete_postmortem(incident_id, at.into()))
+        dispatch_change!(self.delete_postmortem(&self.actor, incident_id, at.into()))
+    }
+
+    // --- console users --------------------------------------------------------------------
+
+    pub async fn create_user(&self, new: &NewUser, at: impl Into<Stamp>) -> StoreResult<UserRow> {
+        dispatch!(self.create_user(&self.actor, new, at.into()))
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
+        dispatch!(self.list_users())
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
+        dispatch!(self.find_user_by_email(email))
+    }
+
+    pub async fn get_user(&self, id: &str) -> StoreResult<UserRow> {
+        dispatch!(self.get_user(id))
+    }
+
+    /// Removes an account; refuses to remove the last admin.
+    pub async fn remove_user(&self, email: &str, at: impl Into<Stamp>) -> StoreResult<UserRow> {
+        dispatch!(self.remove_user(&self.actor, email, at.into()))
+    }
+
+    /// Sets a new password hash and signs the account out everywhere.
+    pub async fn set_user_password(
+        &self,
+        email: &str,
+        password_hash: &str,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<UserRow> {
+        dispatch!(self.set_user_password(&self.actor, email, password_hash, at.into()))
+    }
+
+    /// Changes a role; refuses to demote the last admin.
+    pub async fn set_user_role(
+        &self,
+        email: &str,
+        role: Role,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<UserRow> {
+        dispatch!(self.set_user_role(&self.actor, email, role, at.into()))
+    }
+
+    pub async fn note_sign_in(&self, user_id: &str, at: impl Into<Stamp>) -> StoreResult<()> {
+        dispatch!(self.note_sign_in(&self.actor, user_id, at.into()))
+    }
+
+    // --- failed sign-ins ------------------------------------------------------------------
+
+    /// The failure records of these keys (`account:…`, `address:…`) that exist.
+    pub async fn sign_in_failures(&self, keys: &[String]) -> StoreResult<Vec<SignInFailureRow>> {
+        dispatch!(self.sign_in_failures(keys))
+    }
+
+    /// Counts a failure against each key; a key whose first failure is older than
+    /// `window` starts counting again. `hold` decides, from the new count, until when
+    /// the key is held back.
+    pub async fn record_sign_in_failure(
+        &self,
+        keys: &[String],
+        window: chrono::Duration,
+        hold: fn(i64, DateTime<Utc>) -> Option<DateTime<Utc>>,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<Vec<SignInFailureRow>> {
+        dispatch!(self.record_sign_in_failure(keys, window, hold, at.into()))
+    }
+
+    pub async fn clear_sign_in_failures(&self, keys: &[String]) -> StoreResult<()> {
+        dispatch!(self.clear_sign_in_failures(keys))
+    }
+
+    // --- the audit log -----------------------------------------------------------------------
+
+    pub async fn audit_log(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
+        dispatch!(self.audit_log(query))
     }
 }

@@ -130,6 +130,39 @@ pub struct ComponentPatch {
     pub start_date: Option<Option<NaiveDate>>,
 }
 
+impl ComponentPatch {
+    /// What the patch changes, in words, for the audit log ("status major_outage").
+    pub fn describe(&self, after: &ComponentRow) -> String {
+        let mut changed = Vec::new();
+        if self.status.is_some() {
+            changed.push(format!("status {}", after.status));
+        }
+        if self.name.is_some() {
+            changed.push("name".to_owned());
+        }
+        if self.description.is_some() {
+            changed.push("description".to_owned());
+        }
+        if self.group_id.is_some() {
+            changed.push("group".to_owned());
+        }
+        if self.showcase.is_some() {
+            changed.push(format!("showcase {}", after.showcase));
+        }
+        if self.only_show_if_degraded.is_some() {
+            changed.push("only shown if degraded".to_owned());
+        }
+        if self.start_date.is_some() {
+            changed.push("start date".to_owned());
+        }
+        if changed.is_empty() {
+            "no change".to_owned()
+        } else {
+            changed.join(", ")
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NewGroup {
     pub name: String,
@@ -506,4 +539,73 @@ impl PostmortemRow {
     pub fn published(&self) -> Option<&str> {
         self.published_at.and(self.body.as_deref())
     }
+}
+
+// --- console users, sign-in failures, the audit log -----------------------------------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
+    pub session_generation: i64,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn role(&self) -> crate::domain::account::Role {
+        // The column has a CHECK constraint; an unknown value can only be a responder.
+        crate::domain::account::Role::parse("role", &self.role)
+            .unwrap_or(crate::domain::account::Role::Responder)
+    }
+}
+
+/// A new account: `email` already lower-cased and checked, `password_hash` argon2id.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub role: crate::domain::account::Role,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignInFailureRow {
+    pub key: String,
+    pub failures: i64,
+    pub first_failure_at: DateTime<Utc>,
+    pub last_failure_at: DateTime<Utc>,
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_name: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub summary: String,
+}
+
+/// Filters for the audit log, newest first. Empty strings filter nothing.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Matches the actor's name (part of it, any case).
+    pub actor: String,
+    /// An exact actor kind: user, api_key, cli, content, scheduler, public.
+    pub actor_kind: String,
+    /// An exact target kind (incident, component, ...).
+    pub target_kind: String,
+    /// Matches the summary or the target's id (part of it, any case).
+    pub text: String,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only entries older than this id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
 }

@@ -8,17 +8,19 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Transaction};
 
 use super::{Db, BEGIN_WRITE, CHANGE_NOTIFY, SKIP_LOCKED, WRITE_LOCK};
+use crate::domain::account::{Actor, AuditEvent, Role};
 use crate::domain::ids::new_id;
 use crate::domain::incident::{self, CurrentStatuses, IncidentRequest, Plan};
 use crate::domain::text::{parse_body, BODY_MAX};
 use crate::domain::{ComponentStatus, DomainError};
 use crate::store::{
-    AffectedRow, ApiKeyRow, ComponentPatch, ComponentRow, ComponentTree, ContentComponent,
-    ContentGroup, ContentSpec, DeliveryJob, EventRow, GroupPatch, GroupRow, IncidentFilter,
-    IncidentQuery, IncidentRecord, IncidentRow, IncidentSettings, NewComponent, NewGroup,
-    NewSubscription, OutboxStats, PagePatch, PageRow, PageSeed, Pools, PostmortemRow,
-    StatusChangeRow, StatusWindow, StoreError, StoreResult, SubscribeOutcome, Subscriber,
-    SubscriberQuery, SubscriberRow, SyncOutcome, UpdateEdit, UpdateRecord, UpdateRow,
+    AffectedRow, ApiKeyRow, AuditQuery, AuditRow, ComponentPatch, ComponentRow, ComponentTree,
+    ContentComponent, ContentGroup, ContentSpec, DeliveryJob, EventRow, GroupPatch, GroupRow,
+    IncidentFilter, IncidentQuery, IncidentRecord, IncidentRow, IncidentSettings, NewComponent,
+    NewGroup, NewSubscription, NewUser, OutboxStats, PagePatch, PageRow, PageSeed, Pools,
+    PostmortemRow, SignInFailureRow, StatusChangeRow, StatusWindow, StoreError, StoreResult,
+    SubscribeOutcome, Subscriber, SubscriberQuery, SubscriberRow, SyncOutcome, UpdateEdit,
+    UpdateRecord, UpdateRow, UserRow,
 };
 use crate::time::Stamp;
 
@@ -101,7 +103,12 @@ async fn apply_page_seed(
     }
 }
 
-pub async fn update_page(p: &P, patch: &PagePatch, at: Stamp) -> StoreResult<PageRow> {
+pub async fn update_page(
+    p: &P,
+    actor: &Actor,
+    patch: &PagePatch,
+    at: Stamp,
+) -> StoreResult<PageRow> {
     let (mut tx, now) = begin(p, at).await?;
     let mut page = load_page(&mut tx).await?;
     fn set<T: Clone>(target: &mut T, value: &Option<T>) {
@@ -161,6 +168,8 @@ pub async fn update_page(p: &P, patch: &PagePatch, at: Stamp) -> StoreResult<Pag
     .execute(&mut *tx)
     .await?;
     touch_page(&mut tx, now).await?;
+    let event = AuditEvent::new("page.update", "page", &page.id, "page settings");
+    audit(&mut tx, actor, now, event).await?;
     let page = load_page(&mut tx).await?;
     tx.commit().await?;
     Ok(page)
@@ -274,6 +283,80 @@ async fn renumber(conn: &mut Conn, group_id: Option<&str>) -> StoreResult<()> {
     Ok(())
 }
 
+/// Moves a component or a group one place up (`-1`) or down (`+1`) among its
+/// siblings: the components of its group, or the top level. At either end, nothing.
+pub async fn move_item(p: &P, actor: &Actor, id: &str, step: i64, at: Stamp) -> StoreResult<()> {
+    let (mut tx, now) = begin(p, at).await?;
+    let (container, name, kind) = if let Some(component) = find_component(&mut tx, id).await? {
+        (component.group_id, component.name, "component")
+    } else if let Some(group) = find_group(&mut tx, id).await? {
+        (None, group.name, "group")
+    } else {
+        return Err(StoreError::NotFound("component or group"));
+    };
+    renumber(&mut tx, container.as_deref()).await?;
+    let siblings: Vec<(String, bool)> = match container.as_deref() {
+        None => {
+            sqlx::query_as(
+                "SELECT id, is_group FROM (
+                     SELECT id, FALSE AS is_group, position FROM components WHERE group_id IS NULL
+                     UNION ALL SELECT id, TRUE AS is_group, position FROM component_groups
+                 ) AS top_level ORDER BY position",
+            )
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        Some(group) => sqlx::query_as(
+            "SELECT id, FALSE AS is_group FROM components WHERE group_id = $1 ORDER BY position",
+        )
+        .bind(group)
+        .fetch_all(&mut *tx)
+        .await?,
+    };
+    let Some(index) = siblings.iter().position(|(sibling, _)| sibling == id) else {
+        return Err(StoreError::NotFound("component or group"));
+    };
+    let target = index as i64 + step;
+    if target < 0 || target >= siblings.len() as i64 {
+        tx.commit().await?;
+        return Ok(());
+    }
+    // Positions are 1..n after renumbering: swap the two neighbours'.
+    for (position, (sibling, is_group)) in [
+        (target + 1, &siblings[index]),
+        (index as i64 + 1, &siblings[target as usize]),
+    ] {
+        let table = if *is_group {
+            "component_groups"
+        } else {
+            "components"
+        };
+        sqlx::query(&format!(
+            "UPDATE {table} SET position = $1, updated_at = $2 WHERE id = $3"
+        ))
+        .bind(position)
+        .bind(now)
+        .bind(sibling)
+        .execute(&mut *tx)
+        .await?;
+    }
+    touch_page(&mut tx, now).await?;
+    let direction = if step < 0 { "up" } else { "down" };
+    let event = AuditEvent::new(
+        if kind == "group" {
+            "group.move"
+        } else {
+            "component.move"
+        },
+        kind,
+        id,
+        format!("{name}: moved {direction}"),
+    );
+    audit(&mut tx, actor, now, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A group cannot be empty: it goes when its last component leaves.
 async fn drop_group_if_empty(conn: &mut Conn, group_id: &str) -> StoreResult<()> {
     let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM components WHERE group_id = $1")
@@ -376,7 +459,12 @@ async fn insert_component(
     .await
 }
 
-pub async fn create_component(p: &P, new: &NewComponent, at: Stamp) -> StoreResult<ComponentRow> {
+pub async fn create_component(
+    p: &P,
+    actor: &Actor,
+    new: &NewComponent,
+    at: Stamp,
+) -> StoreResult<ComponentRow> {
     let (mut tx, now) = begin(p, at).await?;
     if let Some(group) = &new.group_id {
         require_group(&mut tx, "component[group_id]", group).await?;
@@ -388,12 +476,20 @@ pub async fn create_component(p: &P, new: &NewComponent, at: Stamp) -> StoreResu
     let row = find_component(&mut tx, &id)
         .await?
         .ok_or(StoreError::NotFound("component"))?;
+    let event = AuditEvent::new(
+        "component.create",
+        "component",
+        &id,
+        format!("{} ({})", row.name, row.status),
+    );
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
 
 pub async fn update_component(
     p: &P,
+    actor: &Actor,
     id: &str,
     patch: &ComponentPatch,
     at: Stamp,
@@ -474,11 +570,18 @@ pub async fn update_component(
     let row = find_component(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component"))?;
+    let event = AuditEvent::new(
+        "component.update",
+        "component",
+        id,
+        format!("{}: {}", row.name, patch.describe(&row)),
+    );
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
 
-pub async fn delete_component(p: &P, id: &str, at: Stamp) -> StoreResult<()> {
+pub async fn delete_component(p: &P, actor: &Actor, id: &str, at: Stamp) -> StoreResult<()> {
     let (mut tx, now) = begin(p, at).await?;
     let row = find_component(&mut tx, id)
         .await?
@@ -492,6 +595,8 @@ pub async fn delete_component(p: &P, id: &str, at: Stamp) -> StoreResult<()> {
     }
     renumber(&mut tx, None).await?;
     touch_page(&mut tx, now).await?;
+    let event = AuditEvent::new("component.delete", "component", id, row.name.clone());
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -567,7 +672,12 @@ async fn set_members(
     renumber(conn, None).await
 }
 
-pub async fn create_group(p: &P, new: &NewGroup, at: Stamp) -> StoreResult<GroupRow> {
+pub async fn create_group(
+    p: &P,
+    actor: &Actor,
+    new: &NewGroup,
+    at: Stamp,
+) -> StoreResult<GroupRow> {
     let (mut tx, now) = begin(p, at).await?;
     check_members(&mut tx, &new.component_ids).await?;
     let id = new_id();
@@ -588,11 +698,19 @@ pub async fn create_group(p: &P, new: &NewGroup, at: Stamp) -> StoreResult<Group
     let row = find_group(&mut tx, &id)
         .await?
         .ok_or(StoreError::NotFound("component group"))?;
+    let event = AuditEvent::new("group.create", "group", &id, row.name.clone());
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
 
-pub async fn update_group(p: &P, id: &str, patch: &GroupPatch, at: Stamp) -> StoreResult<GroupRow> {
+pub async fn update_group(
+    p: &P,
+    actor: &Actor,
+    id: &str,
+    patch: &GroupPatch,
+    at: Stamp,
+) -> StoreResult<GroupRow> {
     let (mut tx, now) = begin(p, at).await?;
     let mut row = find_group(&mut tx, id)
         .await?
@@ -620,11 +738,13 @@ pub async fn update_group(p: &P, id: &str, patch: &GroupPatch, at: Stamp) -> Sto
     let row = find_group(&mut tx, id)
         .await?
         .ok_or(StoreError::NotFound("component group"))?;
+    let event = AuditEvent::new("group.update", "group", id, row.name.clone());
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
 
-pub async fn delete_group(p: &P, id: &str, at: Stamp) -> StoreResult<GroupRow> {
+pub async fn delete_group(p: &P, actor: &Actor, id: &str, at: Stamp) -> StoreResult<GroupRow> {
     let (mut tx, now) = begin(p, at).await?;
     let row = find_group(&mut tx, id)
         .await?
@@ -653,6 +773,8 @@ pub async fn delete_group(p: &P, id: &str, at: Stamp) -> StoreResult<GroupRow> {
         .await?;
     renumber(&mut tx, None).await?;
     touch_page(&mut tx, now).await?;
+    let event = AuditEvent::new("group.delete", "group", id, row.name.clone());
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -829,7 +951,12 @@ async fn sync_component(
     Ok(outcome)
 }
 
-pub async fn sync_content(p: &P, spec: &ContentSpec, at: Stamp) -> StoreResult<Vec<SyncOutcome>> {
+pub async fn sync_content(
+    p: &P,
+    actor: &Actor,
+    spec: &ContentSpec,
+    at: Stamp,
+) -> StoreResult<Vec<SyncOutcome>> {
     let (mut tx, now) = begin(p, at).await?;
     let page_written = apply_page_seed(&mut tx, &spec.page, now).await?;
     let mut outcomes = Vec::with_capacity(spec.groups.len() + spec.components.len());
@@ -839,8 +966,23 @@ pub async fn sync_content(p: &P, spec: &ContentSpec, at: Stamp) -> StoreResult<V
     for component in &spec.components {
         outcomes.push(sync_component(&mut tx, component, now).await?);
     }
-    if page_written || outcomes.iter().any(|o| *o != SyncOutcome::Unchanged) {
+    let changed = outcomes
+        .iter()
+        .filter(|o| **o != SyncOutcome::Unchanged)
+        .count();
+    if page_written || changed > 0 {
         touch_page(&mut tx, now).await?;
+        let summary = format!(
+            "site.toml applied: {}{changed} of {} groups and components changed",
+            if page_written {
+                "page settings and "
+            } else {
+                ""
+            },
+            outcomes.len()
+        );
+        let event = AuditEvent::new("content.sync", "page", "site.toml", summary);
+        audit(&mut tx, actor, now, event).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -870,6 +1012,29 @@ fn contains_pattern(text: &str) -> String {
 /// Text as search compares it: case-folded in Rust, the same on both databases.
 fn fold(text: &str) -> String {
     text.to_lowercase()
+}
+
+/// The audit entry of a change to an incident or maintenance, as it stands after it.
+fn incident_event(verb: &'static str, record: &IncidentRecord) -> AuditEvent {
+    let row = &record.incident;
+    let action = match verb {
+        "create" => "incident.create",
+        "update" => "incident.update",
+        _ => "incident.delete",
+    };
+    let mut summary = format!("{}: {}", row.name, row.status);
+    if row.backfilled {
+        summary.push_str(" (backfilled)");
+    }
+    if verb == "update" {
+        if let Some(latest) = record.updates.first() {
+            if latest.row.created_at == row.updated_at && !latest.row.body.is_empty() {
+                let body: String = latest.row.body.chars().take(80).collect();
+                summary.push_str(&format!(": {body}"));
+            }
+        }
+    }
+    AuditEvent::new(action, "incident", &row.id, summary)
 }
 
 async fn current_statuses(conn: &mut Conn) -> StoreResult<CurrentStatuses> {
@@ -1074,6 +1239,7 @@ async fn apply_plan(
 
 pub async fn create_incident(
     p: &P,
+    actor: &Actor,
     req: &IncidentRequest,
     settings: &IncidentSettings,
     at: Stamp,
@@ -1112,12 +1278,14 @@ pub async fn create_incident(
     apply_plan(&mut tx, &row.id, &plan, now).await?;
     touch_page(&mut tx, now).await?;
     let record = load_incident(&mut tx, &row.id).await?;
+    audit(&mut tx, actor, now, incident_event("create", &record)).await?;
     tx.commit().await?;
     Ok(record)
 }
 
 pub async fn patch_incident(
     p: &P,
+    actor: &Actor,
     id: &str,
     req: &IncidentRequest,
     settings: &IncidentSettings,
@@ -1126,6 +1294,7 @@ pub async fn patch_incident(
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     let record = patch_loaded(&mut tx, record, req, settings, now).await?;
+    audit(&mut tx, actor, now, incident_event("update", &record)).await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1134,6 +1303,7 @@ pub async fn patch_incident(
 /// held: several workers may see the same transition due, one applies it.
 pub async fn advance_maintenance(
     p: &P,
+    actor: &Actor,
     id: &str,
     from: crate::domain::IncidentStatus,
     req: &IncidentRequest,
@@ -1145,6 +1315,7 @@ pub async fn advance_maintenance(
         return Ok(None);
     }
     let record = patch_loaded(&mut tx, record, req, &IncidentSettings::default(), now).await?;
+    audit(&mut tx, actor, now, incident_event("update", &record)).await?;
     tx.commit().await?;
     Ok(Some(record))
 }
@@ -1179,7 +1350,12 @@ async fn patch_loaded(
     load_incident(conn, &id).await
 }
 
-pub async fn delete_incident(p: &P, id: &str, at: Stamp) -> StoreResult<IncidentRecord> {
+pub async fn delete_incident(
+    p: &P,
+    actor: &Actor,
+    id: &str,
+    at: Stamp,
+) -> StoreResult<IncidentRecord> {
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     sqlx::query("DELETE FROM incidents WHERE id = $1")
@@ -1187,6 +1363,7 @@ pub async fn delete_incident(p: &P, id: &str, at: Stamp) -> StoreResult<Incident
         .execute(&mut *tx)
         .await?;
     touch_page(&mut tx, now).await?;
+    audit(&mut tx, actor, now, incident_event("delete", &record)).await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1353,6 +1530,7 @@ pub async fn list_incidents(p: &P, query: &IncidentQuery) -> StoreResult<Vec<Inc
 
 pub async fn edit_update(
     p: &P,
+    actor: &Actor,
     incident_id: &str,
     update_id: &str,
     edit: &UpdateEdit,
@@ -1402,6 +1580,24 @@ pub async fn edit_update(
     .await?;
     touch_page(&mut tx, now).await?;
     let record = load_incident(&mut tx, incident_id).await?;
+    let mut edited = Vec::new();
+    if edit.body.is_some() {
+        edited.push("text");
+    }
+    if edit.display_at.is_some() {
+        edited.push("display time");
+    }
+    if edit.deliver_notifications.is_some() {
+        edited.push("notification flag");
+    }
+    let summary = format!(
+        "{}: edited the {} update ({})",
+        record.incident.name,
+        row.status,
+        edited.join(", ")
+    );
+    let event = AuditEvent::new("incident_update.edit", "incident", incident_id, summary);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     record
         .updates
@@ -1416,26 +1612,33 @@ const KEY_COLUMNS: &str = "id, name, created_at, last_used_at, revoked_at";
 
 pub async fn create_api_key(
     p: &P,
+    actor: &Actor,
     name: &str,
     key_hash: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<ApiKeyRow> {
+    let (mut tx, now) = begin(p, Stamp::At(now)).await?;
     let id = new_id();
     sqlx::query("INSERT INTO api_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(name)
         .bind(key_hash)
         .bind(now)
-        .execute(&p.write)
+        .execute(&mut *tx)
         .await?;
-    Ok(
-        sqlx::query_as::<_, ApiKeyRow>(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
-        ))
-        .bind(&id)
-        .fetch_one(&p.write)
-        .await?,
-    )
+    let event = AuditEvent::new("api_key.create", "api_key", &id, name);
+    audit(&mut tx, actor, now, event).await?;
+    let row = find_api_key(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+async fn find_api_key(conn: &mut Conn, id: &str) -> StoreResult<ApiKeyRow> {
+    sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound("API key"))
 }
 
 pub async fn list_api_keys(p: &P) -> StoreResult<Vec<ApiKeyRow>> {
@@ -1446,17 +1649,26 @@ pub async fn list_api_keys(p: &P) -> StoreResult<Vec<ApiKeyRow>> {
     .await?)
 }
 
-pub async fn revoke_api_key(p: &P, id: &str, now: DateTime<Utc>) -> StoreResult<ApiKeyRow> {
-    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(id)
-        .execute(&p.write)
-        .await?;
-    sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&p.write)
-        .await?
-        .ok_or(StoreError::NotFound("API key"))
+pub async fn revoke_api_key(
+    p: &P,
+    actor: &Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<ApiKeyRow> {
+    let (mut tx, now) = begin(p, Stamp::At(now)).await?;
+    let key = find_api_key(&mut tx, id).await?;
+    if key.revoked_at.is_none() {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let event = AuditEvent::new("api_key.revoke", "api_key", id, key.name.clone());
+        audit(&mut tx, actor, now, event).await?;
+    }
+    let key = find_api_key(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(key)
 }
 
 pub async fn use_api_key(
@@ -1597,6 +1809,7 @@ async fn enqueue_update_event(
 
 pub async fn subscribe(
     p: &P,
+    actor: &Actor,
     new: &NewSubscription,
     at: Stamp,
 ) -> StoreResult<(Subscriber, SubscribeOutcome)> {
@@ -1688,6 +1901,8 @@ pub async fn subscribe(
         }
     };
     let subscriber = find_subscriber(&mut tx, &id).await?;
+    let event = subscriber_event("subscriber.subscribe", &subscriber);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok((subscriber, outcome))
 }
@@ -1750,6 +1965,7 @@ pub async fn list_subscribers(p: &P, query: &SubscriberQuery) -> StoreResult<Vec
 /// is active (confirming again is harmless).
 pub async fn confirm_subscriber(
     p: &P,
+    actor: &Actor,
     id: &str,
     nonce: &str,
     at: Stamp,
@@ -1773,12 +1989,15 @@ pub async fn confirm_subscriber(
         _ => return Err(StoreError::NotFound("confirmation")),
     }
     let subscriber = find_subscriber(&mut tx, id).await?;
+    let event = subscriber_event("subscriber.confirm", &subscriber);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(subscriber)
 }
 
 pub async fn update_subscriber_components(
     p: &P,
+    actor: &Actor,
     id: &str,
     chosen: Option<&[String]>,
     at: Stamp,
@@ -1792,11 +2011,13 @@ pub async fn update_subscriber_components(
         .execute(&mut *tx)
         .await?;
     let subscriber = find_subscriber(&mut tx, id).await?;
+    let event = subscriber_event("subscriber.components", &subscriber);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(subscriber)
 }
 
-pub async fn unsubscribe(p: &P, id: &str, at: Stamp) -> StoreResult<Subscriber> {
+pub async fn unsubscribe(p: &P, actor: &Actor, id: &str, at: Stamp) -> StoreResult<Subscriber> {
     let (mut tx, now) = begin(p, at).await?;
     find_subscriber(&mut tx, id).await?;
     sqlx::query(
@@ -1809,12 +2030,26 @@ pub async fn unsubscribe(p: &P, id: &str, at: Stamp) -> StoreResult<Subscriber> 
     .execute(&mut *tx)
     .await?;
     let subscriber = find_subscriber(&mut tx, id).await?;
+    let event = subscriber_event("subscriber.unsubscribe", &subscriber);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(subscriber)
 }
 
+/// The audit entry of a change to a subscriber: the address and its state after it.
+fn subscriber_event(action: &'static str, subscriber: &Subscriber) -> AuditEvent {
+    let row = &subscriber.row;
+    let summary = format!("{} ({})", row.email, row.state);
+    AuditEvent::new(action, "subscriber", &row.id, summary)
+}
+
 /// Sends the confirmation again (operators, through the API): only while unconfirmed.
-pub async fn resend_confirmation(p: &P, id: &str, at: Stamp) -> StoreResult<Subscriber> {
+pub async fn resend_confirmation(
+    p: &P,
+    actor: &Actor,
+    id: &str,
+    at: Stamp,
+) -> StoreResult<Subscriber> {
     let (mut tx, now) = begin(p, at).await?;
     let subscriber = find_subscriber(&mut tx, id).await?;
     if subscriber.row.state != "unconfirmed" {
@@ -1836,18 +2071,32 @@ pub async fn resend_confirmation(p: &P, id: &str, at: Stamp) -> StoreResult<Subs
     }
     enqueue_confirmation(&mut tx, id, now).await?;
     let subscriber = find_subscriber(&mut tx, id).await?;
+    let event = subscriber_event("subscriber.resend_confirmation", &subscriber);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(subscriber)
 }
 
 /// Deletes addresses that never confirmed; returns how many.
-pub async fn purge_unconfirmed(p: &P, created_before: DateTime<Utc>) -> StoreResult<u64> {
-    let (mut tx, _) = begin(p, Stamp::Clock).await?;
+pub async fn purge_unconfirmed(
+    p: &P,
+    actor: &Actor,
+    created_before: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let (mut tx, now) = begin(p, Stamp::Clock).await?;
     let done =
         sqlx::query("DELETE FROM subscribers WHERE state = 'unconfirmed' AND COALESCE(confirmation_sent_at, created_at) < $1")
             .bind(created_before)
             .execute(&mut *tx)
             .await?;
+    if done.rows_affected() > 0 {
+        let summary = format!(
+            "deleted {} addresses that never confirmed",
+            done.rows_affected()
+        );
+        let event = AuditEvent::new("subscriber.purge", "subscriber", "unconfirmed", summary);
+        audit(&mut tx, actor, now, event).await?;
+    }
     tx.commit().await?;
     Ok(done.rows_affected())
 }
@@ -2144,6 +2393,7 @@ pub async fn get_postmortem(p: &P, incident_id: &str) -> StoreResult<Option<Post
 /// Creates or replaces the draft. `content_hash` marks a draft that came from a file.
 pub async fn save_postmortem_draft(
     p: &P,
+    actor: &Actor,
     incident_id: &str,
     draft: &str,
     content_hash: Option<&str>,
@@ -2151,7 +2401,7 @@ pub async fn save_postmortem_draft(
 ) -> StoreResult<PostmortemRow> {
     let draft = crate::domain::postmortem::parse_draft("postmortem[body_draft]", draft)?;
     let (mut tx, now) = begin(p, at).await?;
-    load_incident(&mut tx, incident_id).await?;
+    let record = load_incident(&mut tx, incident_id).await?;
     sqlx::query(
         "INSERT INTO postmortems (incident_id, body_draft, body_draft_updated_at, content_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $3, $3)
@@ -2167,6 +2417,8 @@ pub async fn save_postmortem_draft(
     let row = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
+    let event = postmortem_event("postmortem.save_draft", &record);
+    audit(&mut tx, actor, now, event).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -2176,6 +2428,7 @@ pub async fn save_postmortem_draft(
 /// and subscribers are told once, when `notify` asks for it.
 pub async fn publish_postmortem(
     p: &P,
+    actor: &Actor,
     incident_id: &str,
     notify: bool,
     at: Stamp,
@@ -2255,8 +2508,21 @@ pub async fn publish_postmortem(
     let row = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        postmortem_event("postmortem.publish", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// The audit entry of a change to an incident's postmortem.
+fn postmortem_event(action: &'static str, record: &IncidentRecord) -> AuditEvent {
+    let name = record.incident.name.clone();
+    AuditEvent::new(action, "incident", &record.incident.id, name)
 }
 
 /// Takes a published postmortem back: hidden again, its timeline entry removed, the
@@ -2289,9 +2555,14 @@ async fn unpublish(
     touch_page(conn, now).await
 }
 
-pub async fn revert_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResult<PostmortemRow> {
+pub async fn revert_postmortem(
+    p: &P,
+    actor: &Actor,
+    incident_id: &str,
+    at: Stamp,
+) -> StoreResult<PostmortemRow> {
     let (mut tx, now) = begin(p, at).await?;
-    load_incident(&mut tx, incident_id).await?;
+    let record = load_incident(&mut tx, incident_id).await?;
     let current = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
@@ -2304,13 +2575,25 @@ pub async fn revert_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResu
     let row = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        postmortem_event("postmortem.revert", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
 
-pub async fn delete_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResult<()> {
+pub async fn delete_postmortem(
+    p: &P,
+    actor: &Actor,
+    incident_id: &str,
+    at: Stamp,
+) -> StoreResult<()> {
     let (mut tx, now) = begin(p, at).await?;
-    load_incident(&mut tx, incident_id).await?;
+    let record = load_incident(&mut tx, incident_id).await?;
     let current = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
@@ -2321,6 +2604,336 @@ pub async fn delete_postmortem(p: &P, incident_id: &str, at: Stamp) -> StoreResu
         .bind(incident_id)
         .execute(&mut *tx)
         .await?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        postmortem_event("postmortem.delete", &record),
+    )
+    .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+// --- the audit log ----------------------------------------------------------------------------
+
+/// Records a change in the audit log, inside the change's own transaction: the entry
+/// exists exactly when the change does.
+async fn audit(
+    conn: &mut Conn,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    event: AuditEvent,
+) -> StoreResult<()> {
+    let search_text = fold(&format!(
+        "{} {} {}",
+        actor.name(),
+        event.target_id,
+        event.summary
+    ));
+    sqlx::query(
+        "INSERT INTO audit_log
+           (at, actor_kind, actor_name, action, target_kind, target_id, summary, search_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(now)
+    .bind(actor.kind())
+    .bind(actor.name())
+    .bind(event.action)
+    .bind(event.target_kind)
+    .bind(&event.target_id)
+    .bind(&event.summary)
+    .bind(search_text)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn audit_log(p: &P, query: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT id, at, actor_kind, actor_name, action, target_kind, target_id, summary
+         FROM audit_log WHERE 1 = 1",
+    );
+    let actor = query.actor.trim();
+    if !actor.is_empty() {
+        qb.push(" AND LOWER(actor_name) LIKE ");
+        qb.push_bind(contains_pattern(&fold(actor)));
+        qb.push(" ESCAPE '\\'");
+    }
+    if !query.actor_kind.is_empty() {
+        qb.push(" AND actor_kind = ");
+        qb.push_bind(query.actor_kind.clone());
+    }
+    if !query.target_kind.is_empty() {
+        qb.push(" AND target_kind = ");
+        qb.push_bind(query.target_kind.clone());
+    }
+    let text = query.text.trim();
+    if !text.is_empty() {
+        qb.push(" AND search_text LIKE ");
+        qb.push_bind(contains_pattern(&fold(text)));
+        qb.push(" ESCAPE '\\'");
+    }
+    if let Some(since) = query.since {
+        qb.push(" AND at >= ");
+        qb.push_bind(since);
+    }
+    if let Some(until) = query.until {
+        qb.push(" AND at < ");
+        qb.push_bind(until);
+    }
+    if let Some(before) = query.before_id {
+        qb.push(" AND id < ");
+        qb.push_bind(before);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ");
+    qb.push_bind(query.limit);
+    Ok(qb.build_query_as().fetch_all(&p.read).await?)
+}
+
+// --- console users ----------------------------------------------------------------------------
+
+const USER_COLUMNS: &str = "id, email, role, password_hash, session_generation, last_sign_in_at, \
+     created_at, updated_at";
+
+async fn user_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<UserRow>> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
+async fn require_user(conn: &mut Conn, email: &str) -> StoreResult<UserRow> {
+    user_by_email(conn, email)
+        .await?
+        .ok_or(StoreError::NotFound("user"))
+}
+
+/// Refuses a change that would leave no admin: nobody could manage users any more.
+async fn keep_an_admin(conn: &mut Conn, losing: &UserRow) -> StoreResult<()> {
+    if losing.role() != Role::Admin {
+        return Ok(());
+    }
+    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+        .fetch_one(conn)
+        .await?;
+    if admins <= 1 {
+        return Err(DomainError::new(
+            "email",
+            format!(
+                "{} is the last admin; make another admin first",
+                losing.email
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn create_user(p: &P, actor: &Actor, new: &NewUser, at: Stamp) -> StoreResult<UserRow> {
+    let (mut tx, now) = begin(p, at).await?;
+    if user_by_email(&mut tx, &new.email).await?.is_some() {
+        return Err(
+            DomainError::new("email", format!("{} already has an account", new.email)).into(),
+        );
+    }
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO users (id, email, role, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&new.email)
+    .bind(new.role.as_str())
+    .bind(&new.password_hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let event = AuditEvent::new(
+        "user.add",
+        "user",
+        &id,
+        format!("{} ({})", new.email, new.role),
+    );
+    audit(&mut tx, actor, now, event).await?;
+    let row = require_user(&mut tx, &new.email).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn list_users(p: &P) -> StoreResult<Vec<UserRow>> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
+            .fetch_all(&p.read)
+            .await?,
+    )
+}
+
+pub async fn find_user_by_email(p: &P, email: &str) -> StoreResult<Option<UserRow>> {
+    let mut conn = p.read.acquire().await?;
+    user_by_email(&mut conn, email).await
+}
+
+pub async fn get_user(p: &P, id: &str) -> StoreResult<UserRow> {
+    sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&p.read)
+        .await?
+        .ok_or(StoreError::NotFound("user"))
+}
+
+pub async fn remove_user(p: &P, actor: &Actor, email: &str, at: Stamp) -> StoreResult<UserRow> {
+    let (mut tx, now) = begin(p, at).await?;
+    let row = require_user(&mut tx, email).await?;
+    keep_an_admin(&mut tx, &row).await?;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    let event = AuditEvent::new("user.remove", "user", &row.id, row.email.clone());
+    audit(&mut tx, actor, now, event).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn set_user_password(
+    p: &P,
+    actor: &Actor,
+    email: &str,
+    password_hash: &str,
+    at: Stamp,
+) -> StoreResult<UserRow> {
+    let (mut tx, now) = begin(p, at).await?;
+    let row = require_user(&mut tx, email).await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, session_generation = session_generation + 1,
+           updated_at = $2 WHERE id = $3",
+    )
+    .bind(password_hash)
+    .bind(now)
+    .bind(&row.id)
+    .execute(&mut *tx)
+    .await?;
+    let event = AuditEvent::new(
+        "user.password",
+        "user",
+        &row.id,
+        format!("{}: new password, signed out everywhere", row.email),
+    );
+    audit(&mut tx, actor, now, event).await?;
+    let row = require_user(&mut tx, email).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn set_user_role(
+    p: &P,
+    actor: &Actor,
+    email: &str,
+    role: Role,
+    at: Stamp,
+) -> StoreResult<UserRow> {
+    let (mut tx, now) = begin(p, at).await?;
+    let row = require_user(&mut tx, email).await?;
+    if row.role() == role {
+        tx.commit().await?;
+        return Ok(row);
+    }
+    keep_an_admin(&mut tx, &row).await?;
+    sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(now)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    let event = AuditEvent::new(
+        "user.role",
+        "user",
+        &row.id,
+        format!("{}: {} → {}", row.email, row.role, role),
+    );
+    audit(&mut tx, actor, now, event).await?;
+    let row = require_user(&mut tx, email).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn note_sign_in(p: &P, actor: &Actor, user_id: &str, at: Stamp) -> StoreResult<()> {
+    let (mut tx, now) = begin(p, at).await?;
+    sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let event = AuditEvent::new("user.sign_in", "user", user_id, "signed in to the console");
+    audit(&mut tx, actor, now, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// --- failed sign-ins --------------------------------------------------------------------------
+
+const FAILURE_COLUMNS: &str = "key, failures, first_failure_at, last_failure_at, held_until";
+
+async fn failures_of(conn: &mut Conn, keys: &[String]) -> StoreResult<Vec<SignInFailureRow>> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {FAILURE_COLUMNS} FROM sign_in_failures WHERE key IN "
+    ));
+    push_id_list(&mut qb, keys);
+    qb.push(" ORDER BY key");
+    Ok(qb.build_query_as().fetch_all(conn).await?)
+}
+
+pub async fn sign_in_failures(p: &P, keys: &[String]) -> StoreResult<Vec<SignInFailureRow>> {
+    let mut conn = p.read.acquire().await?;
+    failures_of(&mut conn, keys).await
+}
+
+pub async fn record_sign_in_failure(
+    p: &P,
+    keys: &[String],
+    window: Duration,
+    hold: fn(i64, DateTime<Utc>) -> Option<DateTime<Utc>>,
+    at: Stamp,
+) -> StoreResult<Vec<SignInFailureRow>> {
+    let (mut tx, now) = begin(p, at).await?;
+    let existing = failures_of(&mut tx, keys).await?;
+    for key in keys {
+        let previous = existing.iter().find(|row| &row.key == key);
+        let (failures, first) = match previous {
+            Some(row) if now - row.first_failure_at < window => {
+                (row.failures + 1, row.first_failure_at)
+            }
+            _ => (1, now),
+        };
+        // A hold already running is never shortened by a new count.
+        let held_until = hold(failures, now).max(previous.and_then(|r| r.held_until));
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_failures (key, failures, first_failure_at, last_failure_at, held_until)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key)
+        .bind(failures)
+        .bind(first)
+        .bind(now)
+        .bind(held_until)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let rows = failures_of(&mut tx, keys).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub async fn clear_sign_in_failures(p: &P, keys: &[String]) -> StoreResult<()> {
+    let mut qb = QueryBuilder::<Db>::new("DELETE FROM sign_in_failures WHERE key IN ");
+    push_id_list(&mut qb, keys);
+    qb.build().execute(&p.write).await?;
     Ok(())
 }

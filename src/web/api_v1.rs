@@ -180,7 +180,7 @@ fn optional_text(f: &Fields<'_>, key: &str) -> Result<Option<Option<String>>, Ap
 
 async fn update_page(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -215,7 +215,7 @@ async fn update_page(
         allow_email_subscribers: f.bool("allow_email_subscribers")?,
         allow_rss_atom_feeds: f.bool("allow_rss_atom_feeds")?,
     };
-    state.store.update_page(&patch, Stamp::Clock).await?;
+    caller.store.update_page(&patch, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).page_v1())
 }
@@ -252,7 +252,7 @@ fn component_status(f: &Fields<'_>) -> Result<Option<ComponentStatus>, ApiError>
 
 async fn create_component(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -268,7 +268,7 @@ async fn create_component(
         only_show_if_degraded: f.bool("only_show_if_degraded")?,
         start_date: f.date("start_date")?.flatten(),
     };
-    let row = state.store.create_component(&new, Stamp::Clock).await?;
+    let row = caller.store.create_component(&new, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_status(
         actix_web::http::StatusCode::CREATED,
@@ -293,7 +293,7 @@ async fn get_component(
 
 async fn update_component(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -312,7 +312,7 @@ async fn update_component(
         only_show_if_degraded: f.bool("only_show_if_degraded")?,
         start_date: f.date("start_date")?,
     };
-    let row = state
+    let row = caller
         .store
         .update_component(&id, &patch, Stamp::Clock)
         .await?;
@@ -322,12 +322,12 @@ async fn update_component(
 
 async fn delete_component(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    state.store.delete_component(&id, Stamp::Clock).await?;
+    caller.store.delete_component(&id, Stamp::Clock).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -365,7 +365,7 @@ fn group_description(body: &ApiBody, f: &Fields<'_>) -> Result<Option<Option<Str
 
 async fn create_group(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -376,7 +376,7 @@ async fn create_group(
         description: group_description(&body, &f)?.flatten(),
         component_ids: f.string_list("components")?.unwrap_or_default(),
     };
-    let row = state.store.create_group(&new, Stamp::Clock).await?;
+    let row = caller.store.create_group(&new, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_status(
         actix_web::http::StatusCode::CREATED,
@@ -403,7 +403,7 @@ async fn get_group(
 
 async fn update_group(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -418,14 +418,14 @@ async fn update_group(
         description: group_description(&body, &f)?,
         component_ids: f.string_list("components")?,
     };
-    let row = state.store.update_group(&id, &patch, Stamp::Clock).await?;
+    let row = caller.store.update_group(&id, &patch, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).group_v1(&row))
 }
 
 async fn delete_group(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
@@ -438,7 +438,7 @@ async fn delete_group(
         .find(|g| g.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("component group {id:?}")))?;
     let deleted = before.view(&state).group_v1(group);
-    state.store.delete_group(&id, Stamp::Clock).await?;
+    caller.store.delete_group(&id, Stamp::Clock).await?;
     json_response(&deleted)
 }
 
@@ -611,14 +611,14 @@ async fn list_active_maintenance(
 
 async fn create_incident(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_for(&state, &path).await?;
     let zone = PageZone::parse(&page.time_zone).unwrap_or_else(PageZone::utc);
     let (request, settings) = incident_request(&body.resource("incident")?, zone)?;
-    let record = state
+    let record = caller
         .store
         .create_incident(&request, &settings, Stamp::Clock)
         .await?;
@@ -631,19 +631,19 @@ async fn create_incident(
 
 async fn get_incident(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let record = state.store.get_incident(&id).await?;
+    let record = caller.store.get_incident(&id).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).incident_v1(&record))
 }
 
 async fn update_incident(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -651,7 +651,7 @@ async fn update_incident(
     let page = page_for(&state, &page_id).await?;
     let zone = PageZone::parse(&page.time_zone).unwrap_or_else(PageZone::utc);
     let (request, settings) = incident_request(&body.resource("incident")?, zone)?;
-    let record = state
+    let record = caller
         .store
         .patch_incident(&id, &request, &settings, Stamp::Clock)
         .await?;
@@ -661,19 +661,19 @@ async fn update_incident(
 
 async fn delete_incident(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let record = state.store.delete_incident(&id, Stamp::Clock).await?;
+    let record = caller.store.delete_incident(&id, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).incident_v1(&record))
 }
 
 async fn edit_update(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -686,7 +686,7 @@ async fn edit_update(
         display_at: f.time("display_at", zone)?,
         deliver_notifications: f.bool("deliver_notifications")?,
     };
-    let update = state
+    let update = caller
         .store
         .edit_update(&incident_id, &update_id, &edit, Stamp::Clock)
         .await?;
@@ -698,7 +698,7 @@ async fn edit_update(
 
 async fn list_subscribers(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
@@ -724,7 +724,7 @@ async fn list_subscribers(
     let limit = int_param(&query, "limit", 100, 1, 100)?;
     // Statuspage counts subscriber pages from 0.
     let page = int_param(&query, "page", 0, 0, 1_000_000)?;
-    let subscribers = state
+    let subscribers = caller
         .store
         .list_subscribers(&crate::store::SubscriberQuery {
             state: wanted,
@@ -745,7 +745,7 @@ async fn list_subscribers(
 
 async fn create_subscriber(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<String>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -768,7 +768,7 @@ async fn create_subscriber(
         component_ids: chosen,
         skip_confirmation: f.bool("skip_confirmation_notification")?.unwrap_or(false),
     };
-    let (subscriber, outcome) = state.store.subscribe(&new, Stamp::Clock).await?;
+    let (subscriber, outcome) = caller.store.subscribe(&new, Stamp::Clock).await?;
     if outcome == SubscribeOutcome::AlreadySubscribed {
         return Err(ApiError::invalid(
             &f.name("email"),
@@ -784,12 +784,12 @@ async fn create_subscriber(
 
 async fn get_subscriber(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let subscriber = state.store.get_subscriber(&id).await?;
+    let subscriber = caller.store.get_subscriber(&id).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).subscriber(&subscriber))
 }
@@ -798,7 +798,7 @@ async fn get_subscriber(
 /// `subscriber`; an empty list means every component.
 async fn update_subscriber(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -815,7 +815,7 @@ async fn update_subscriber(
         ));
     };
     let chosen = (!ids.is_empty()).then_some(ids.as_slice());
-    let subscriber = state
+    let subscriber = caller
         .store
         .update_subscriber_components(&id, chosen, Stamp::Clock)
         .await?;
@@ -826,24 +826,24 @@ async fn update_subscriber(
 /// Unsubscribes (the record stays, so the address is not mailed again by mistake).
 async fn delete_subscriber(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let subscriber = state.store.unsubscribe(&id, Stamp::Clock).await?;
+    let subscriber = caller.store.unsubscribe(&id, Stamp::Clock).await?;
     let snapshot = Snapshot::load(&state).await?;
     json_response(&snapshot.view(&state).subscriber(&subscriber))
 }
 
 async fn resend_confirmation(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    state.store.resend_confirmation(&id, Stamp::Clock).await?;
+    caller.store.resend_confirmation(&id, Stamp::Clock).await?;
     Ok(HttpResponse::Created().finish())
 }
 
@@ -859,12 +859,12 @@ async fn postmortem_response(
 
 async fn get_postmortem(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    match state.store.get_postmortem(&id).await? {
+    match caller.store.get_postmortem(&id).await? {
         Some(row) => postmortem_response(&state, &row).await,
         None => Err(ApiError::NotFound(
             "postmortem (none written yet)".to_owned(),
@@ -875,7 +875,7 @@ async fn get_postmortem(
 /// `{"postmortem": {"body_draft": "..."}}`: creates or replaces the draft.
 async fn save_postmortem(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -888,7 +888,7 @@ async fn save_postmortem(
             "is required: the postmortem in markdown",
         ));
     };
-    let row = state
+    let row = caller
         .store
         .save_postmortem_draft(&id, &draft, None, Stamp::Clock)
         .await?;
@@ -899,7 +899,7 @@ async fn save_postmortem(
 /// and `custom_tweet` are accepted and ignored).
 async fn publish_postmortem(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
     body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -907,7 +907,7 @@ async fn publish_postmortem(
     page_for(&state, &page_id).await?;
     let f = body.resource_or_empty("postmortem")?;
     let notify = f.bool("notify_subscribers")?.unwrap_or(false);
-    let row = state
+    let row = caller
         .store
         .publish_postmortem(&id, notify, Stamp::Clock)
         .await?;
@@ -916,22 +916,22 @@ async fn publish_postmortem(
 
 async fn revert_postmortem(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    let row = state.store.revert_postmortem(&id, Stamp::Clock).await?;
+    let row = caller.store.revert_postmortem(&id, Stamp::Clock).await?;
     postmortem_response(&state, &row).await
 }
 
 async fn delete_postmortem(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (page_id, id) = path.into_inner();
     page_for(&state, &page_id).await?;
-    state.store.delete_postmortem(&id, Stamp::Clock).await?;
+    caller.store.delete_postmortem(&id, Stamp::Clock).await?;
     Ok(HttpResponse::NoContent().finish())
 }

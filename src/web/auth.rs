@@ -10,7 +10,8 @@ use std::pin::Pin;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::store::ApiKeyRow;
+use crate::domain::account::Actor;
+use crate::store::{ApiKeyRow, Store};
 
 /// A new key: `hrld_` and 64 hex digits (256 random bits).
 pub fn generate_key() -> String {
@@ -25,10 +26,12 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// The authenticated caller of a `/v1` request.
-#[derive(Debug, Clone)]
+/// The authenticated caller of a `/v1` request, and the store that records its
+/// changes in the audit log against the key's name.
+#[derive(Clone)]
 pub struct ApiCaller {
     pub key: ApiKeyRow,
+    pub store: Store,
 }
 
 fn presented_key(req: &HttpRequest) -> Option<String> {
@@ -71,7 +74,13 @@ impl FromRequest for ApiCaller {
                 .await
                 .map_err(ApiError::from)?
             {
-                Some(key) => Ok(ApiCaller { key }),
+                Some(key) => {
+                    let actor = Actor::ApiKey {
+                        name: key.name.clone(),
+                    };
+                    let store = state.store.acting_as(actor);
+                    Ok(ApiCaller { key, store })
+                }
                 None => Err(ApiError::Unauthenticated("the API key is unknown or revoked").into()),
             }
         })

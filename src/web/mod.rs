@@ -1,11 +1,13 @@
 //! actix-web: the app factory, the two APIs, and the server's start and stop.
 
+pub mod admin;
 pub mod api_v1;
 pub mod api_v2;
 pub mod auth;
 pub mod body;
 pub mod csrf;
 pub mod error;
+pub mod form;
 pub mod json;
 pub mod site;
 pub mod subscriptions;
@@ -163,7 +165,10 @@ impl Application {
         state.store.spawn_change_listener();
         tokio::spawn(watch_external_changes(state.clone().into_inner()));
         let server_state = state.clone();
+        let session_key = admin::session::key(&state.store).await?;
+        let secure_cookies = admin::secure(&state);
         let server = HttpServer::new(move || {
+            let console = admin::session::middleware(session_key.clone(), secure_cookies);
             App::new()
                 .app_data(server_state.clone())
                 // Bodies up to 1 MiB reach the handlers, which then name the field
@@ -172,7 +177,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("malformed query string: {e}")).into()
                 }))
-                .configure(configure)
+                .configure(|cfg| configure(cfg, console))
                 .wrap_fn(|req, srv| {
                     let method = req.method().clone();
                     let path = req.path().to_owned();
@@ -219,50 +224,55 @@ impl Application {
 }
 
 /// Routes and middleware; also used by tests that build the app in-process.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v2")
-            .wrap_fn(|req, srv| {
-                // The Statuspage widget fetches cross-origin: every answer, errors
-                // included, carries the CORS header, and preflights get a 204.
-                let preflight = req.method() == Method::OPTIONS;
-                let fut = srv.call(req);
-                async move {
-                    let mut res = fut.await?;
-                    if preflight {
-                        *res.response_mut().status_mut() = StatusCode::NO_CONTENT;
+/// Every route. The console's scope gets the session middleware it is given.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    console: actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore>,
+) {
+    cfg.service(web::scope("/admin").wrap(console).configure(admin::routes))
+        .service(
+            web::scope("/api/v2")
+                .wrap_fn(|req, srv| {
+                    // The Statuspage widget fetches cross-origin: every answer, errors
+                    // included, carries the CORS header, and preflights get a 204.
+                    let preflight = req.method() == Method::OPTIONS;
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if preflight {
+                            *res.response_mut().status_mut() = StatusCode::NO_CONTENT;
+                        }
+                        res.headers_mut()
+                            .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                        Ok(res)
                     }
-                    res.headers_mut()
-                        .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-                    Ok(res)
-                }
-            })
-            .configure(api_v2::routes)
-            .default_service(web::to(api_not_found)),
-    )
-    .service(
-        web::scope("/v1")
-            .wrap_fn(|mut req, srv| {
-                // `.json` is optional on every management route: strip it before routing.
-                if let Some(stripped) = req.path().strip_suffix(".json") {
-                    let uri = match req.query_string() {
-                        "" => stripped.to_owned(),
-                        query => format!("{stripped}?{query}"),
-                    };
-                    if let Ok(uri) = uri.parse::<Uri>() {
-                        req.match_info_mut().get_mut().update(&uri);
-                        req.head_mut().uri = uri;
+                })
+                .configure(api_v2::routes)
+                .default_service(web::to(api_not_found)),
+        )
+        .service(
+            web::scope("/v1")
+                .wrap_fn(|mut req, srv| {
+                    // `.json` is optional on every management route: strip it before routing.
+                    if let Some(stripped) = req.path().strip_suffix(".json") {
+                        let uri = match req.query_string() {
+                            "" => stripped.to_owned(),
+                            query => format!("{stripped}?{query}"),
+                        };
+                        if let Ok(uri) = uri.parse::<Uri>() {
+                            req.match_info_mut().get_mut().update(&uri);
+                            req.head_mut().uri = uri;
+                        }
                     }
-                }
-                srv.call(req)
-            })
-            .configure(api_v1::routes)
-            .default_service(web::to(api_not_found)),
-    )
-    .route("/metrics", web::get().to(metrics))
-    .configure(site::routes)
-    .configure(subscriptions::routes)
-    .default_service(web::to(not_found));
+                    srv.call(req)
+                })
+                .configure(api_v1::routes)
+                .default_service(web::to(api_not_found)),
+        )
+        .route("/metrics", web::get().to(metrics))
+        .configure(site::routes)
+        .configure(subscriptions::routes)
+        .default_service(web::to(not_found));
 }
 
 /// Prometheus text: the outbox's depth and age, and delivery counts.

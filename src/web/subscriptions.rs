@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::error::ApiError;
+use super::form::Form;
 use super::site::HtmlError;
 use super::{csrf, AppState, Snapshot};
 use crate::domain::subscriber::{SubscriberEmail, SubscriberState};
@@ -40,30 +41,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(unsubscribe_page))
             .route(web::post().to(unsubscribe)),
     );
-}
-
-/// Form fields, with repeated keys kept (`component_ids` is a list).
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(body: &Bytes) -> Form {
-        Form(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
 }
 
 fn query(req: &HttpRequest) -> HashMap<String, String> {
@@ -213,7 +190,7 @@ async fn subscribe(
         component_ids: (!typed.all_components).then(|| typed.chosen.clone()),
         skip_confirmation: false,
     };
-    match state.store.subscribe(&new, Stamp::Clock).await {
+    match public_store(&state).subscribe(&new, Stamp::Clock).await {
         // The same answer whatever the address's state: nobody learns who is subscribed.
         Ok(_) => html_response(StatusCode::OK, &thanks, cookie),
         Err(StoreError::Invalid(e)) => {
@@ -288,7 +265,7 @@ async fn confirm(
     let snapshot = Snapshot::load(&state).await?;
     let id = path.into_inner();
     let form = Form::parse(&body);
-    let fields: HashMap<String, String> = form.0.iter().cloned().collect();
+    let fields: HashMap<String, String> = form.to_map();
     let Some((nonce, _, _)) = confirmation(&state, &id, &fields) else {
         return invalid_link(&snapshot);
     };
@@ -303,8 +280,7 @@ async fn confirm(
             None,
         );
     }
-    match state
-        .store
+    match public_store(&state)
         .confirm_subscriber(&id, &nonce, Stamp::Clock)
         .await
     {
@@ -414,8 +390,7 @@ async fn save_choice(
         page.choice_error = Some("Choose at least one component, or every component.".to_owned());
         return html_response(StatusCode::UNPROCESSABLE_ENTITY, &page, cookie);
     }
-    match state
-        .store
+    match public_store(&state)
         .update_subscriber_components(
             &subscriber.row.id,
             (!all).then_some(chosen.as_slice()),
@@ -478,8 +453,7 @@ async fn unsubscribe(
     let Some(subscriber) = linked_subscriber(&state, &path, &req).await? else {
         return invalid_link(&snapshot);
     };
-    state
-        .store
+    public_store(&state)
         .unsubscribe(&subscriber.row.id, Stamp::Clock)
         .await
         .map_err(ApiError::from)?;
@@ -488,4 +462,9 @@ async fn unsubscribe(
         &message(&snapshot, "You are unsubscribed", &["You will get no more status updates. You can subscribe again from the status page at any time."]),
         None,
     )
+}
+
+/// Visitors change only their own subscription; the audit log records them as such.
+fn public_store(state: &AppState) -> crate::store::Store {
+    state.store.acting_as(crate::domain::account::Actor::Public)
 }

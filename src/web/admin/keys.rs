@@ -1,0 +1,5 @@
+//! Console screens: keys.
+
+use actix_web::web;
+
+pub fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -4,10 +4,14 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod console;
 mod helpers;
 
 mod auth_and_errors;
 mod components;
+mod console_auth;
+mod console_incidents;
+mod console_manage;
 mod email;
 mod incidents;
 mod instances;

@@ -303,3 +303,27 @@ pub async fn fill(store: &Store) -> Result<DemoOutcome, StoreError> {
         incidents: count + 2,
     })
 }
+
+/// The console account of a demo: made only when the database has no account at all,
+/// with a random password that is shown once. Returns (email, password) when made.
+pub async fn demo_account(store: &Store) -> anyhow::Result<Option<(String, String)>> {
+    if !store.list_users().await?.is_empty() {
+        return Ok(None);
+    }
+    let email = "admin@example.com".to_owned();
+    let mut bytes = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let password = hex::encode(bytes);
+    let new = crate::store::NewUser {
+        email: email.clone(),
+        role: crate::domain::account::Role::Admin,
+        password_hash: crate::password::hash(&password)?,
+    };
+    store
+        .acting_as(crate::domain::account::Actor::Cli {
+            user: "herald demo".to_owned(),
+        })
+        .create_user(&new, time::Stamp::Clock)
+        .await?;
+    Ok(Some((email, password)))
+}

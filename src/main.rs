@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings).await?;
             if args.demo {
                 report_demo(herald::demo::fill(&app.state.store).await?);
+                report_demo_account(&app.state.store, &settings).await?;
             }
             app.run_until_stopped().await?;
         }
@@ -112,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
             let store = connect(&settings).await?;
             content::sync(&store, &settings.content_dir).await?;
             report_demo(herald::demo::fill(&store).await?);
+            report_demo_account(&store, &settings).await?;
         }
         Command::Postmortem(PostmortemCommand::New { incident_id }) => {
             let store = connect(&settings).await?;
@@ -192,6 +194,17 @@ fn report_demo(outcome: herald::demo::DemoOutcome) {
             tracing::info!("the database has incidents already: no demo history written")
         }
     }
+}
+
+/// Makes the demo's console account when there is none, and says how to sign in.
+async fn report_demo_account(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if let Some((email, password)) = herald::demo::demo_account(store).await? {
+        println!(
+            "demo console: http://{}/admin  email {email}  password {password}  (shown only now)",
+            settings.bind
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

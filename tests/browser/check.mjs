@@ -15,72 +15,14 @@
 // (an error page's own 404 is then not counted as a console error).
 // Prints each finding, then `browser: N passed, M failed`; exits 1 on any failure.
 
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describeViolations, finish, launch, report, runAxe } from './lib.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-const AXE_PATH = require.resolve('axe-core/axe.min.js');
-
-const CHROMIUM = process.env.HERALD_CHROMIUM || '/usr/bin/chromium';
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
 const MAX_TAB_STOPS = 300;
 
 const [base, ...specs] = process.argv.slice(2);
 if (!base || specs.length === 0) {
   console.error('usage: node check.mjs BASE_URL PATH[=STATUS]...');
   process.exit(2);
-}
-if (!existsSync(CHROMIUM)) {
-  console.error(`browser: ${CHROMIUM} not found (apt-get install chromium, or run tests/browser/setup.sh)`);
-  process.exit(2);
-}
-
-let passed = 0;
-let failed = 0;
-
-function report(path, check, problems, note = '') {
-  if (problems.length === 0) {
-    passed += 1;
-    console.log(`ok   ${path} ${check}${note ? ` (${note})` : ''}`);
-    return;
-  }
-  failed += 1;
-  const ids = [...new Set(problems.map((p) => /^axe (\S+)/.exec(p)?.[1]).filter(Boolean))];
-  console.log(`FAIL ${path} ${check}: ${ids.length ? ids.join(', ') : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}`);
-  for (const p of problems) console.log(`     - ${p.replace(/\n/g, '\n       ')}`);
-}
-
-function describeViolations(violations) {
-  return violations.map((v) => {
-    const nodes = v.nodes
-      .map((n) => {
-        const summary = (n.failureSummary || '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
-        return `  at ${n.target.join(' ')}\n    ${n.html.slice(0, 200)}\n    ${summary}`;
-      })
-      .join('\n');
-    return `axe ${v.id} (${v.impact}): ${v.help}\n  ${v.helpUrl}\n${nodes}`;
-  });
-}
-
-async function runAxe(page) {
-  // Collapsed groups are part of the page too.
-  await page.evaluate(() => document.querySelectorAll('details:not([open])').forEach((d) => { d.open = true; }));
-  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
-    await page.addScriptTag({ path: AXE_PATH });
-  }
-  return page.evaluate(async (tags) => {
-    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      helpUrl: v.helpUrl,
-      nodes: v.nodes.map((n) => ({ target: n.target.map(String), html: n.html, failureSummary: n.failureSummary })),
-    }));
-  }, AXE_TAGS);
 }
 
 // What the focused element looks like: where it is, and whether it draws a focus ring.
@@ -149,17 +91,7 @@ async function keyboardProblems(page, url) {
   return { problems, stops };
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  env: { ...process.env, HOME: profile },
-});
+const { browser, close } = await launch();
 
 try {
   for (const spec of specs) {
@@ -226,9 +158,7 @@ try {
     await context.close();
   }
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish('browser');

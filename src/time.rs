@@ -47,6 +47,19 @@ impl PageZone {
         Self(Tz::Etc__UTC)
     }
 
+    /// A zone a person typed into `field`, with a message naming what is allowed.
+    pub fn parse_field(field: &str, raw: &str) -> Result<Self, crate::domain::DomainError> {
+        Self::parse(raw.trim()).ok_or_else(|| {
+            crate::domain::DomainError::new(
+                field,
+                format!(
+                    "must be an IANA time zone name such as Etc/UTC or Europe/Berlin (got {:?})",
+                    raw.trim()
+                ),
+            )
+        })
+    }
+
     pub fn tz(self) -> Tz {
         self.0
     }

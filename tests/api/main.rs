@@ -12,6 +12,7 @@ mod components;
 mod console_auth;
 mod console_incidents;
 mod console_manage;
+mod console_settings;
 mod email;
 mod incidents;
 mod instances;

@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod keys;
 pub mod postmortems;
 pub mod session;
+pub mod settings;
 pub mod subscribers;
 pub mod users;
 
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     keys::routes(cfg);
     users::routes(cfg);
     audit::routes(cfg);
+    settings::routes(cfg);
 }
 
 /// What went wrong in a console request, as the browser should see it.
@@ -175,6 +177,7 @@ pub struct Nav {
     pub api_keys: bool,
     pub users: bool,
     pub audit: bool,
+    pub settings: bool,
 }
 
 impl Nav {
@@ -185,6 +188,7 @@ impl Nav {
             api_keys: role.can(Permission::ManageApiKeys),
             users: role.can(Permission::ManageUsers),
             audit: role.can(Permission::ReadAuditLog),
+            settings: role.can(Permission::EditPageSettings),
         }
     }
 }

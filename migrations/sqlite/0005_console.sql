@@ -43,3 +43,11 @@ CREATE TABLE sign_in_failures (
     last_failure_at TEXT NOT NULL,
     held_until TEXT
 );
+
+-- Sessions signed out before they expired. A session lives in its cookie; a copy of
+-- the cookie taken before signing out must not work after it. Rows go once the
+-- session would have expired anyway.
+CREATE TABLE ended_sessions (
+    id TEXT PRIMARY KEY NOT NULL,
+    expires_at TEXT NOT NULL
+);

@@ -13,6 +13,13 @@ pub fn new_id() -> String {
         .collect()
 }
 
+/// A random token no one can guess: 256 bits from the OS, as 64 hex digits.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    hex::encode(bytes)
+}
+
 /// Whether `s` could be an id we issued. Used to answer 404 early for junk in a path.
 pub fn looks_like_id(s: &str) -> bool {
     s.len() == ID_LEN

@@ -537,6 +537,20 @@ impl Store {
         dispatch!(self.note_sign_in(&self.actor, user_id, at.into()))
     }
 
+    /// Records that session `id` was signed out; it stays refused until `expires_at`.
+    pub async fn end_session(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        at: impl Into<Stamp>,
+    ) -> StoreResult<()> {
+        dispatch!(self.end_session(id, expires_at, at.into()))
+    }
+
+    pub async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        dispatch!(self.session_ended(id))
+    }
+
     // --- failed sign-ins ------------------------------------------------------------------
 
     /// The failure records of these keys (`account:…`, `address:…`) that exist.

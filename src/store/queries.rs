@@ -2937,3 +2937,32 @@ pub async fn clear_sign_in_failures(p: &P, keys: &[String]) -> StoreResult<()> {
     qb.build().execute(&p.write).await?;
     Ok(())
 }
+
+// --- signed-out sessions ----------------------------------------------------------------------
+
+pub async fn end_session(p: &P, id: &str, expires_at: DateTime<Utc>, at: Stamp) -> StoreResult<()> {
+    let (mut tx, now) = begin(p, at).await?;
+    sqlx::query("DELETE FROM ended_sessions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM ended_sessions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO ended_sessions (id, expires_at) VALUES ($1, $2)")
+        .bind(id)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn session_ended(p: &P, id: &str) -> StoreResult<bool> {
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM ended_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&p.read)
+        .await?;
+    Ok(found.is_some())
+}

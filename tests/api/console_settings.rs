@@ -2,7 +2,6 @@
 
 use herald::domain::account::Role;
 
-use crate::console::*;
 use crate::helpers::*;
 use crate::on_both_backends;
 

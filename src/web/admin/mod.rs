@@ -339,9 +339,11 @@ pub fn secure(state: &AppState) -> bool {
     state.base_url.starts_with("https://")
 }
 
-/// What the session cookie holds: who, since when, and the account's session
-/// generation then (a password change bumps it, ending every older session).
+/// What the session cookie holds: its own random id (listed in `ended_sessions` once
+/// signed out), who, since when, and the account's session generation then (a
+/// password change bumps it, ending every older session).
 mod keys_in_session {
+    pub const ID: &str = "id";
     pub const USER: &str = "user";
     pub const GENERATION: &str = "generation";
     pub const SIGNED_IN_AT: &str = "signed_in_at";
@@ -356,6 +358,7 @@ pub fn start_session(session: &Session, user: &UserRow) -> Result<(), ConsoleErr
             .insert(key, value)
             .map_err(|e| ConsoleError::Internal(anyhow::anyhow!("session: {e}")))
     };
+    insert(keys_in_session::ID, crate::domain::ids::new_secret())?;
     insert(keys_in_session::USER, user.id.clone())?;
     insert(
         keys_in_session::GENERATION,
@@ -375,7 +378,8 @@ pub async fn session_user(
     store: &Store,
 ) -> Result<Option<UserRow>, ConsoleError> {
     let get = |key: &str| session.get::<String>(key).ok().flatten();
-    let (Some(id), Some(generation), Some(signed_in_at)) = (
+    let (Some(session_id), Some(id), Some(generation), Some(signed_in_at)) = (
+        get(keys_in_session::ID),
         get(keys_in_session::USER),
         get(keys_in_session::GENERATION),
         get(keys_in_session::SIGNED_IN_AT),
@@ -386,7 +390,7 @@ pub async fn session_user(
         return Ok(None);
     };
     let age = crate::time::now().timestamp() - signed_in_at;
-    if !(0..SESSION_HOURS * 3600).contains(&age) {
+    if !(0..SESSION_HOURS * 3600).contains(&age) || store.session_ended(&session_id).await? {
         session.purge();
         return Ok(None);
     }
@@ -403,6 +407,23 @@ pub async fn session_user(
         return Ok(None);
     }
     Ok(Some(user))
+}
+
+/// Signs the session out for good: a copy of its cookie is refused from now on.
+pub async fn end_session(session: &Session, store: &Store) -> Result<(), ConsoleError> {
+    let get = |key: &str| session.get::<String>(key).ok().flatten();
+    if let (Some(id), Some(signed_in_at)) = (
+        get(keys_in_session::ID),
+        get(keys_in_session::SIGNED_IN_AT).and_then(|t| t.parse::<i64>().ok()),
+    ) {
+        let expires_at = chrono::DateTime::from_timestamp(signed_in_at + SESSION_HOURS * 3600, 0)
+            .unwrap_or_else(crate::time::now);
+        store
+            .end_session(&id, expires_at, crate::time::Stamp::Clock)
+            .await?;
+    }
+    session.purge();
+    Ok(())
 }
 
 /// Where to go back to after signing in: only a path inside the console.

@@ -277,9 +277,14 @@ async fn start_session_and_note(
     Ok(())
 }
 
-async fn sign_out(req: HttpRequest, session: Session, body: Bytes) -> ConsoleResult {
+async fn sign_out(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    body: Bytes,
+) -> ConsoleResult {
     checked_form(&req, &body)?;
-    session.purge();
+    super::end_session(&session, &state.store).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", "/admin/sign-in?signed_out=1"))
         .finish())

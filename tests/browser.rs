@@ -1,9 +1,13 @@
-//! The public pages in a real browser and through the Nu HTML Checker.
+//! The public pages and the console in a real browser, and the public pages through
+//! the Nu HTML Checker.
 //!
 //! Spawns Herald with a few incidents, then runs
 //!   - `node tests/browser/check.mjs`: headless Chromium (Debian's `chromium`) with
 //!     axe-core, light and dark, console errors, keyboard focus;
-//!   - `bash tests/browser/validate_html.sh`: vnu.jar over the same pages.
+//!   - `bash tests/browser/validate_html.sh`: vnu.jar over the same pages;
+//!   - `node tests/browser/console.mjs`: signs in to the console and runs an incident
+//!     from opening to a published postmortem, checking the public pages after each
+//!     step and every console screen with axe-core.
 //!
 //! Needs Node.js, Java, curl, /usr/bin/chromium and `tests/browser/setup.sh` to have run.
 //! When something is missing the test is skipped with a note, unless
@@ -136,7 +140,7 @@ struct Site {
     incident_id: String,
     backfilled_id: String,
     maintenance_id: String,
-    _store: Store,
+    store: Store,
     _dir: tempfile::TempDir,
 }
 
@@ -250,7 +254,7 @@ async fn spawn_site() -> Site {
         incident_id,
         backfilled_id: backfilled.incident.id,
         maintenance_id: maintenance.incident.id,
-        _store: store,
+        store,
         _dir: dir,
     }
 }
@@ -277,20 +281,74 @@ async fn run_checker(program: &'static str, args: Vec<String>) -> (bool, String)
     .expect("checker thread")
 }
 
+/// Whether the browser tools are here; panics when they are required and missing.
+fn browser_tools_ready() -> bool {
+    let missing = missing_tools();
+    if missing.is_empty() {
+        return true;
+    }
+    let list = missing.join("\n  - ");
+    if std::env::var("HERALD_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!(
+            "browser checks are required (HERALD_TEST_REQUIRE_BROWSER=1) but these are missing \
+             (bash tests/browser/setup.sh installs them all):\n  - {list}"
+        );
+    }
+    eprintln!(
+        "skipping browser checks; missing (bash tests/browser/setup.sh installs them):\n  - {list}"
+    );
+    false
+}
+
+/// Only the lines that say what failed, from a checker's report.
+fn failures_in(out: &str) -> String {
+    out.lines()
+        .filter(|l| {
+            l.starts_with("FAIL")
+                || l.starts_with("browser:")
+                || l.starts_with("console:")
+                || l.starts_with("vnu:")
+                || l.starts_with('/')
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_runs_an_incident_to_its_postmortem() {
+    if !browser_tools_ready() {
+        return;
+    }
+    let site = spawn_site().await;
+    let email = "commander@acme.test";
+    let password = "correct horse battery staple";
+    let new = herald::store::NewUser {
+        email: email.to_owned(),
+        role: herald::domain::account::Role::Admin,
+        password_hash: herald::password::hash(password).expect("hash"),
+    };
+    site.store
+        .create_user(&new, Stamp::Clock)
+        .await
+        .expect("console account");
+    let script = browser_dir().join("console.mjs").display().to_string();
+    let args = vec![
+        script,
+        site.address.clone(),
+        email.to_owned(),
+        password.to_owned(),
+    ];
+    let (ok, out) = run_checker("node", args).await;
+    assert!(
+        ok,
+        "the console fails in the browser (full report in the output above):\n  {}",
+        failures_in(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_pages_pass_browser_and_html_checks() {
-    let missing = missing_tools();
-    if !missing.is_empty() {
-        let list = missing.join("\n  - ");
-        if std::env::var("HERALD_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!(
-                "browser checks are required (HERALD_TEST_REQUIRE_BROWSER=1) but these are missing \
-                 (bash tests/browser/setup.sh installs them all):\n  - {list}"
-            );
-        }
-        eprintln!(
-            "skipping browser checks; missing (bash tests/browser/setup.sh installs them):\n  - {list}"
-        );
+    if !browser_tools_ready() {
         return;
     }
 
@@ -350,16 +408,7 @@ async fn public_pages_pass_browser_and_html_checks() {
         (html_ok, &html_out, "Nu HTML Checker"),
     ] {
         if !ok {
-            let summary: Vec<&str> = out
-                .lines()
-                .filter(|l| {
-                    l.starts_with("FAIL")
-                        || l.starts_with("browser:")
-                        || l.starts_with("vnu:")
-                        || l.starts_with('/')
-                })
-                .collect();
-            failures.push(format!("{what}:\n  {}", summary.join("\n  ")));
+            failures.push(format!("{what}:\n  {}", failures_in(out)));
         }
     }
     assert!(

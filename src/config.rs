@@ -32,6 +32,10 @@ pub struct Settings {
     pub mail_rate: u32,
     /// Whether `herald serve` also runs the delivery worker.
     pub run_worker: bool,
+    /// Whether every request comes through a proxy that appends the client's address
+    /// to `X-Forwarded-For` (a load balancer): then that address, not the proxy's, is
+    /// what sign-in and subscribe limits count.
+    pub behind_proxy: bool,
 }
 
 /// `herald.toml`: every key optional, named like the environment variable without the
@@ -50,6 +54,7 @@ struct FileSettings {
     mail_reply_to: Option<String>,
     mail_rate: Option<u32>,
     run_worker: Option<bool>,
+    behind_proxy: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,18 +215,12 @@ impl Settings {
             None => from_file.mail_rate.unwrap_or(0),
         };
         let run_worker = match var("HERALD_RUN_WORKER") {
-            Some(raw) => match raw.trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "HERALD_RUN_WORKER",
-                        allowed: "true or false",
-                        value: raw,
-                    })
-                }
-            },
+            Some(raw) => boolean("HERALD_RUN_WORKER", raw)?,
             None => from_file.run_worker.unwrap_or(true),
+        };
+        let behind_proxy = match var("HERALD_BEHIND_PROXY") {
+            Some(raw) => boolean("HERALD_BEHIND_PROXY", raw)?,
+            None => from_file.behind_proxy.unwrap_or(false),
         };
         Ok(Settings {
             bind,
@@ -235,7 +234,20 @@ impl Settings {
             mail_reply_to,
             mail_rate,
             run_worker,
+            behind_proxy,
         })
+    }
+}
+
+fn boolean(name: &'static str, raw: String) -> Result<bool, ConfigError> {
+    match raw.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            allowed: "true or false",
+            value: raw,
+        }),
     }
 }
 
@@ -261,6 +273,14 @@ mod tests {
         assert_eq!(s.smtp_url, None);
         assert_eq!(s.mail_from, "status@localhost");
         assert!(s.run_worker);
+        assert!(!s.behind_proxy);
+        let s = Settings::from_sources(
+            Path::new("/nonexistent/herald.toml"),
+            false,
+            &env(&[("HERALD_BEHIND_PROXY", "yes")]),
+        )
+        .unwrap();
+        assert!(s.behind_proxy);
     }
 
     #[test]

@@ -41,6 +41,53 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Subscribe requests per client address.
     pub subscribe_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Whether the client's address is the last one in `X-Forwarded-For`.
+    pub behind_proxy: bool,
+}
+
+impl AppState {
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        client_ip(req, self.behind_proxy)
+    }
+}
+
+/// The address of the client that sent `req`: the connection's peer, or behind a
+/// proxy the address the proxy appended last to `X-Forwarded-For` (earlier ones are
+/// whatever the client claimed, and are ignored).
+pub fn client_ip(req: &HttpRequest, behind_proxy: bool) -> Option<std::net::IpAddr> {
+    if behind_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn behind_a_proxy_the_last_forwarded_address_counts() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "203.0.113.9, 198.51.100.7"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, false), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(client_ip(&req, true), Some("198.51.100.7".parse().unwrap()));
+        let direct = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_ip(&direct, true), Some("10.0.0.2".parse().unwrap()));
+    }
 }
 
 /// The page and its components, read once per request that renders objects.
@@ -161,6 +208,7 @@ impl Application {
                 governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(4))
                     .allow_burst(std::num::NonZeroU32::MIN.saturating_add(4)),
             ),
+            behind_proxy: settings.behind_proxy,
         });
         state.store.spawn_change_listener();
         tokio::spawn(watch_external_changes(state.clone().into_inner()));

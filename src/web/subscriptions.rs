@@ -2,7 +2,6 @@
 //! follow links confirm nobody), manage, and RFC 8058 one-click unsubscribe.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -129,10 +128,6 @@ async fn subscribe_form(
     )
 }
 
-fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
-}
-
 async fn subscribe(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -157,7 +152,7 @@ async fn subscribe(
         page.error = Some("This form has expired. Please submit it again.".to_owned());
         return html_response(StatusCode::FORBIDDEN, &page, cookie);
     }
-    if let Some(ip) = client_ip(&req) {
+    if let Some(ip) = state.client_ip(&req) {
         if state.subscribe_limiter.check_key(&ip).is_err() {
             page.error = Some(
                 "Too many requests from your address. Please try again in a minute.".to_owned(),

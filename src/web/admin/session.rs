@@ -139,9 +139,9 @@ async fn sign_in_form(
 }
 
 /// The keys failures are counted under.
-fn failure_keys(email: &str, req: &HttpRequest) -> (String, Option<String>) {
+fn failure_keys(email: &str, client: Option<std::net::IpAddr>) -> (String, Option<String>) {
     let account = format!("account:{}", email.trim().to_lowercase());
-    let address = req.peer_addr().map(|a| format!("address:{}", a.ip()));
+    let address = client.map(|ip| format!("address:{ip}"));
     (account, address)
 }
 
@@ -190,7 +190,7 @@ async fn sign_in(
     let email = form.text("email").trim().to_owned();
     let password = form.text("password");
     let next = safe_next(form.get("next"));
-    let (account_key, address_key) = failure_keys(&email, &req);
+    let (account_key, address_key) = failure_keys(&email, state.client_ip(&req));
     let mut keys = vec![account_key.clone()];
     keys.extend(address_key.clone());
 

@@ -70,25 +70,6 @@ pub fn client_ip(req: &HttpRequest, behind_proxy: bool) -> Option<std::net::IpAd
     req.peer_addr().map(|a| a.ip())
 }
 
-#[cfg(test)]
-mod client_ip_tests {
-    use super::client_ip;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn behind_a_proxy_the_last_forwarded_address_counts() {
-        let req = TestRequest::default()
-            .peer_addr("10.0.0.2:4000".parse().unwrap())
-            .insert_header(("X-Forwarded-For", "203.0.113.9, 198.51.100.7"))
-            .to_http_request();
-        assert_eq!(client_ip(&req, false), Some("10.0.0.2".parse().unwrap()));
-        assert_eq!(client_ip(&req, true), Some("198.51.100.7".parse().unwrap()));
-        let direct = TestRequest::default()
-            .peer_addr("10.0.0.2:4000".parse().unwrap())
-            .to_http_request();
-        assert_eq!(client_ip(&direct, true), Some("10.0.0.2".parse().unwrap()));
-    }
-}
 
 /// The page and its components, read once per request that renders objects.
 pub struct Snapshot {
@@ -428,4 +409,24 @@ async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         )));
     }
     actix_web::ResponseError::error_response(&site::not_found_page(state).await)
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn behind_a_proxy_the_last_forwarded_address_counts() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "203.0.113.9, 198.51.100.7"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, false), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(client_ip(&req, true), Some("198.51.100.7".parse().unwrap()));
+        let direct = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_ip(&direct, true), Some("10.0.0.2".parse().unwrap()));
+    }
 }

@@ -44,3 +44,45 @@
     });
   });
 })();
+
+// Console: incidents and postmortems.
+(function () {
+  "use strict";
+
+  // Live preview beside a markdown textarea (`data-preview` names the element that
+  // shows it). The server renders it with the public page's renderer and sanitises
+  // it, so the answer is safe to insert. Without JavaScript, the "Preview" button
+  // re-renders the page with the same preview.
+  document.querySelectorAll("textarea[data-preview]").forEach(function (area) {
+    var target = document.getElementById(area.getAttribute("data-preview"));
+    var token = area.form && area.form.querySelector("input[name='csrf']");
+    if (!target || !token || !window.fetch || !window.URLSearchParams) { return; }
+    var timer = null;
+    var latest = 0;
+    function refresh() {
+      var ticket = ++latest;
+      var body = new URLSearchParams();
+      body.set("csrf", token.value);
+      body.set("kind", area.getAttribute("data-kind") || "document");
+      body.set("markdown", area.value);
+      fetch("/admin/preview", { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          // An older answer arriving late must not replace a newer one.
+          if (html !== null && ticket === latest) { target.innerHTML = html; }
+        })
+        .catch(function () { /* the Preview button still works */ });
+    }
+    area.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    });
+  });
+
+  // Buttons that replace typed text ask first.
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})();

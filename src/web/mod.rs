@@ -70,7 +70,6 @@ pub fn client_ip(req: &HttpRequest, behind_proxy: bool) -> Option<std::net::IpAd
     req.peer_addr().map(|a| a.ip())
 }
 
-
 /// The page and its components, read once per request that renders objects.
 pub struct Snapshot {
     pub page: PageRow,

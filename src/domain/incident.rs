@@ -211,6 +211,9 @@ pub struct IncidentRequest {
     pub backfilled: bool,
     /// For a backfilled incident: when it happened.
     pub backfill_at: Option<DateTime<Utc>>,
+    /// For a backfilled incident: when it was over, if later than `backfill_at` (the
+    /// console asks; Statuspage's API has only the one date).
+    pub backfill_resolved_at: Option<DateTime<Utc>>,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub scheduled_until: Option<DateTime<Utc>>,
 }
@@ -593,6 +596,19 @@ fn plan_backfill(
             "must not be in the future",
         ));
     }
+    let end = req.backfill_resolved_at.unwrap_or(at);
+    if end < at {
+        return Err(DomainError::new(
+            "incident[backfill_resolved_at]",
+            "must not be before the start",
+        ));
+    }
+    if end > now {
+        return Err(DomainError::new(
+            "incident[backfill_resolved_at]",
+            "must not be in the future",
+        ));
+    }
     check_known("incident[component_ids]", req.component_ids.iter(), current)?;
     let body = req
         .body
@@ -623,13 +639,14 @@ fn plan_backfill(
         created_at: at,
         started_at: at,
         monitoring_at: None,
-        resolved_at: Some(at),
+        resolved_at: Some(end),
         scheduled_for: req.scheduled_for,
         scheduled_until: req.scheduled_until,
+        // The one entry says how it ended, so it is shown at the end.
         update: Some(PlannedUpdate {
             status,
             body,
-            display_at: at,
+            display_at: end,
             deliver_notifications: false,
             affected: None,
         }),

@@ -499,6 +499,8 @@ fn incident_request(
         deliver_notifications: f.bool("deliver_notifications")?,
         backfilled,
         backfill_at,
+        // Statuspage's backfill has one date; the console also asks for the end.
+        backfill_resolved_at: None,
         scheduled_for: f.time("scheduled_for", zone)?,
         scheduled_until: f.time("scheduled_until", zone)?,
     };

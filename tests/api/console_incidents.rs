@@ -24,6 +24,7 @@ on_both_backends!(
     postmortem_draft_publish_revert,
     preview_is_sanitised_markdown,
     changes_are_audited_as_the_person,
+    name_and_impact_change_without_a_timeline_entry,
 );
 
 /// The incident id a redirect to `/admin/incidents/{id}` names.
@@ -537,7 +538,7 @@ async fn backfill_adds_history_with_its_own_times(backend: Backend) {
             &[
                 ("incident[name]", "Old outage"),
                 ("incident[backfill_date]", ""),
-                ("incident[resolved_at]", "2024-03-14T10:40"),
+                ("incident[backfill_resolved_at]", "2024-03-14T10:40"),
             ],
         )
         .await;
@@ -552,7 +553,7 @@ async fn backfill_adds_history_with_its_own_times(backend: Backend) {
             &[
                 ("incident[name]", "Old outage"),
                 ("incident[backfill_date]", "2024-03-14T09:10"),
-                ("incident[resolved_at]", "2024-03-14T08:00"),
+                ("incident[backfill_resolved_at]", "2024-03-14T08:00"),
             ],
         )
         .await;
@@ -568,7 +569,7 @@ async fn backfill_adds_history_with_its_own_times(backend: Backend) {
             &[
                 ("incident[name]", "Old outage"),
                 ("incident[backfill_date]", "2024-03-14T09:10"),
-                ("incident[resolved_at]", "2024-03-14T10:40"),
+                ("incident[backfill_resolved_at]", "2024-03-14T10:40"),
                 ("incident[body]", "The database ran out of disk."),
                 ("incident[component_ids][]", &api),
             ],
@@ -580,6 +581,7 @@ async fn backfill_adds_history_with_its_own_times(backend: Backend) {
     assert_eq!(incident["status"], "resolved");
     assert_eq!(incident["created_at"], "2024-03-14T09:10:00.000Z");
     assert_eq!(incident["started_at"], "2024-03-14T09:10:00.000Z");
+    assert_eq!(incident["resolved_at"], "2024-03-14T10:40:00.000Z");
     let update = &incident["incident_updates"][0];
     assert_eq!(update["body"], "The database ran out of disk.");
     assert_eq!(update["display_at"], "2024-03-14T10:40:00.000Z");
@@ -946,4 +948,68 @@ async fn changes_are_audited_as_the_person(backend: Backend) {
             "{action} missing from {mine:?}"
         );
     }
+}
+
+async fn name_and_impact_change_without_a_timeline_entry(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let mut console = app.console("ann@acme.test", Role::Responder).await;
+    let id = open_incident(&app, &mut console, "Errors on the API").await;
+    let path = format!("/admin/incidents/{id}/details");
+    let form = console.get(&path).await;
+    form.expect(200);
+    assert!(form.text.contains("value=\"Errors on the API\""));
+
+    let refused = console
+        .post(
+            &path,
+            &[
+                ("incident[name]", "  "),
+                ("incident[impact_override]", "huge"),
+            ],
+        )
+        .await;
+    refused.expect(422);
+    assert!(refused.text.contains("id=\"incident-name-error\""));
+    assert!(refused.text.contains("id=\"incident-impact-error\""));
+    assert!(refused.text.contains("value=\"  \""), "typed name kept");
+
+    let saved = console
+        .post(
+            &path,
+            &[
+                ("incident[name]", "Errors on the public API"),
+                ("incident[impact_override]", "minor"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&saved), format!("/admin/incidents/{id}"));
+    let incident = api_incident(&app, &id).await;
+    assert_eq!(incident["name"], "Errors on the public API");
+    assert_eq!(incident["impact_override"], "minor");
+    assert_eq!(incident["impact"], "minor");
+    assert_eq!(
+        incident["incident_updates"].as_array().unwrap().len(),
+        1,
+        "no timeline entry for a new name"
+    );
+
+    // Back to the computed impact.
+    let cleared = console
+        .post(
+            &path,
+            &[
+                ("incident[name]", "Errors on the public API"),
+                ("incident[impact_override]", ""),
+            ],
+        )
+        .await;
+    assert_eq!(cleared.status.as_u16(), 303, "{}", cleared.text);
+    let incident = api_incident(&app, &id).await;
+    assert_eq!(incident["impact_override"], Value::Null);
+    assert_eq!(
+        incident["impact"], "critical",
+        "API in major outage: computed"
+    );
 }

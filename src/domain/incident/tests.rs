@@ -508,6 +508,37 @@ fn backfill_refuses_future_dates() {
 }
 
 #[test]
+fn backfill_may_end_later_but_not_before_nor_in_the_future() {
+    let mut req = backfill_req();
+    req.backfill_resolved_at = Some(at(-3_600));
+    let plan = plan_create(&req, &CurrentStatuses::new(), now()).unwrap();
+    assert_eq!(plan.started_at, at(-86_400));
+    assert_eq!(plan.resolved_at, Some(at(-3_600)));
+    assert_eq!(
+        plan.update.unwrap().display_at,
+        at(-3_600),
+        "the entry tells the end"
+    );
+
+    req.backfill_resolved_at = Some(at(-90_000));
+    let err = create_err(&req, &CurrentStatuses::new());
+    assert_eq!(err.field, "incident[backfill_resolved_at]");
+    assert!(err.message.contains("before the start"), "{}", err.message);
+
+    req.backfill_resolved_at = Some(at(60));
+    let err = create_err(&req, &CurrentStatuses::new());
+    assert!(err.message.contains("future"), "{}", err.message);
+
+    req.backfill_resolved_at = None;
+    let plan = plan_create(&req, &CurrentStatuses::new(), now()).unwrap();
+    assert_eq!(
+        plan.resolved_at,
+        Some(at(-86_400)),
+        "without an end, one moment"
+    );
+}
+
+#[test]
 fn backfill_refuses_component_statuses() {
     let current = statuses(&[("c1", Operational)]);
     let mut req = backfill_req();

@@ -45,6 +45,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/incidents/{id}", web::get().to(view))
         .route("/incidents/{id}/updates", web::post().to(post_update))
         .service(
+            web::resource("/incidents/{id}/details")
+                .route(web::get().to(details_form))
+                .route(web::post().to(save_details)),
+        )
+        .service(
             web::resource("/incidents/{id}/updates/{update_id}/edit")
                 .route(web::get().to(edit_update_form))
                 .route(web::post().to(edit_update)),
@@ -81,7 +86,7 @@ const AUTO_COMPLETE: &str = "incident[scheduled_auto_completed]";
 /// The start of a backfilled incident: the API's `backfill_date`.
 const BACKFILL_DATE: &str = "incident[backfill_date]";
 /// Console only: when a backfilled incident ended (where its entry is shown).
-const RESOLVED_AT: &str = "incident[resolved_at]";
+const RESOLVED_AT: &str = "incident[backfill_resolved_at]";
 const UPDATE_BODY: &str = "incident_update[body]";
 const UPDATE_DISPLAY_AT: &str = "incident_update[display_at]";
 
@@ -963,10 +968,8 @@ async fn backfill_form(console: Console) -> ConsoleResult {
     console.page(&page)
 }
 
-/// A backfilled incident is one point in history to the domain (`backfill_at`, as
-/// `/v1` takes it). The console creates it at its start; a later end then moves its
-/// one timeline entry (the "Resolved" message) to the end, through the same edit as
-/// `PATCH .../incident_updates/{id}`.
+/// A past incident with its own start and end, in one store call (the same as `/v1`
+/// backfill, with the end the console also asks for).
 async fn backfill(console: Console, req: HttpRequest, body: Bytes) -> ConsoleResult {
     let form = console.form(&req, &body)?;
     console.require(Permission::RunIncidents)?;
@@ -979,20 +982,13 @@ async fn backfill(console: Console, req: HttpRequest, body: Bytes) -> ConsoleRes
     if started.is_none() && errors.get(BACKFILL_DATE).is_none() {
         errors.add(BACKFILL_DATE, "is required: when the incident started");
     }
-    if let (Some(started), Some(resolved)) = (started, resolved) {
-        if resolved < started {
-            errors.add(RESOLVED_AT, "must not be before the start");
-        }
-    }
-    if resolved.is_some_and(|at| at > crate::time::now()) {
-        errors.add(RESOLVED_AT, "must not be in the future");
-    }
     let request = IncidentRequest {
         name: Some(form.text(NAME)),
         body: Some(multiline(&form, BODY)),
         component_ids: form.all(COMPONENT_ID_BOXES),
         backfilled: true,
         backfill_at: started,
+        backfill_resolved_at: resolved,
         ..IncidentRequest::default()
     };
     if errors.is_empty() {
@@ -1002,22 +998,99 @@ async fn backfill(console: Console, req: HttpRequest, body: Bytes) -> ConsoleRes
             .await;
         if let Some(record) = accepted(created, &mut errors)? {
             let id = record.incident.id.clone();
-            if let (Some(resolved), Some(entry)) = (resolved, record.updates.first()) {
-                if Some(resolved) != started {
-                    let edit = UpdateEdit {
-                        display_at: Some(resolved),
-                        ..UpdateEdit::default()
-                    };
-                    console
-                        .store
-                        .edit_update(&id, &entry.row.id, &edit, Stamp::Clock)
-                        .await?;
-                }
-            }
             return console.done(&incident_url(&id), "Past incident added.");
         }
     }
     let page = backfill_page(&console, &tree, Some(&form), &errors);
+    console.render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+// --- name and impact ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/incident_details.html")]
+struct DetailsPage {
+    layout: AdminLayout,
+    id: String,
+    name: Field,
+    impacts: Vec<Choice>,
+    impact_error: Option<String>,
+    computed_impact: &'static str,
+    failed: bool,
+    problems: Vec<String>,
+}
+
+fn details_page(
+    console: &Console,
+    record: &IncidentRecord,
+    form: Option<&Form>,
+    errors: &FormErrors,
+) -> DetailsPage {
+    let row = &record.incident;
+    let (name, impact) = match form {
+        Some(form) => (form.text(NAME), form.text(IMPACT)),
+        None => (
+            row.name.clone(),
+            row.impact_override()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    DetailsPage {
+        layout: console.layout(format!("Details of {}", row.name), "incidents"),
+        id: row.id.clone(),
+        name: Field::new(name, NAME, errors),
+        impacts: impact_choices(&impact),
+        impact_error: errors.get(IMPACT).map(str::to_owned),
+        computed_impact: impact_label(Impact::from_db(&row.computed_impact)),
+        failed: !errors.is_empty(),
+        problems: errors.others(&[NAME, IMPACT]),
+    }
+}
+
+async fn details_form(console: Console, path: web::Path<String>) -> ConsoleResult {
+    console.require(Permission::RunIncidents)?;
+    let record = console.store.get_incident(&path).await?;
+    console.page(&details_page(
+        &console,
+        &record,
+        None,
+        &FormErrors::default(),
+    ))
+}
+
+/// A new name or impact: no timeline entry and no mail, as with a `/v1` PATCH that
+/// sends only `name` and `impact_override`.
+async fn save_details(
+    console: Console,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Bytes,
+) -> ConsoleResult {
+    let form = console.form(&req, &body)?;
+    console.require(Permission::RunIncidents)?;
+    let record = console.store.get_incident(&path).await?;
+    let mut errors = FormErrors::default();
+    errors.check(parse_name(NAME, &form.text(NAME)));
+    let impact_override = match form.text(IMPACT).as_str() {
+        "" => Some(None),
+        raw => errors.check(Impact::parse(IMPACT, raw)).map(Some),
+    };
+    if errors.is_empty() {
+        let request = IncidentRequest {
+            name: Some(form.text(NAME)),
+            impact_override,
+            ..IncidentRequest::default()
+        };
+        let saved = console
+            .store
+            .patch_incident(&path, &request, &IncidentSettings::default(), Stamp::Clock)
+            .await;
+        if accepted(saved, &mut errors)?.is_some() {
+            return console.done(&incident_url(&path), "Details saved.");
+        }
+    }
+    let page = details_page(&console, &record, Some(&form), &errors);
     console.render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 

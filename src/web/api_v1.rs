@@ -187,14 +187,9 @@ async fn update_page(
     page_for(&state, &path).await?;
     let f = body.resource("page")?;
     let time_zone = match f.string("time_zone")? {
-        Some(tz) if PageZone::parse(&tz).is_some() => Some(tz),
         Some(tz) => {
-            return Err(ApiError::invalid(
-                &f.name("time_zone"),
-                format!(
-                    "must be an IANA time zone name such as Etc/UTC or Europe/Berlin (got {tz:?})"
-                ),
-            ))
+            PageZone::parse_field(&f.name("time_zone"), &tz)?;
+            Some(tz.trim().to_owned())
         }
         None => None,
     };

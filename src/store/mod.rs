@@ -558,17 +558,20 @@ impl Store {
         dispatch!(self.sign_in_failures(keys))
     }
 
-    /// Counts a failure against each key; a key whose first failure is older than
-    /// `window` starts counting again. `hold` decides, from the new count, until when
-    /// the key is held back.
-    pub async fn record_sign_in_failure(
+    /// Counts an attempt against each key (with its limit) before the password is
+    /// checked; when any key is held back, counts nothing and says until when.
+    pub async fn count_sign_in_attempt(
         &self,
-        keys: &[String],
+        keys: &[(String, i64)],
         window: chrono::Duration,
-        hold: fn(i64, DateTime<Utc>) -> Option<DateTime<Utc>>,
+        hold: chrono::Duration,
         at: impl Into<Stamp>,
-    ) -> StoreResult<Vec<SignInFailureRow>> {
-        dispatch!(self.record_sign_in_failure(keys, window, hold, at.into()))
+    ) -> StoreResult<SignInAttempt> {
+        dispatch!(self.count_sign_in_attempt(keys, window, hold, at.into()))
+    }
+
+    pub async fn forgive_sign_in_attempt(&self, key: &str) -> StoreResult<()> {
+        dispatch!(self.forgive_sign_in_attempt(key))
     }
 
     pub async fn clear_sign_in_failures(&self, keys: &[String]) -> StoreResult<()> {

@@ -580,6 +580,16 @@ pub struct SignInFailureRow {
     pub held_until: Option<DateTime<Utc>>,
 }
 
+/// What counting a sign-in attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInAttempt {
+    /// Set when a key was held back already: the attempt was not counted and must be
+    /// refused without looking at the password.
+    pub held_until: Option<DateTime<Utc>>,
+    /// The most attempts any key has now in its window, this one included.
+    pub attempts: i64,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,

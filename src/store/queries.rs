@@ -18,9 +18,9 @@ use crate::store::{
     ContentComponent, ContentGroup, ContentSpec, DeliveryJob, EventRow, GroupPatch, GroupRow,
     IncidentFilter, IncidentQuery, IncidentRecord, IncidentRow, IncidentSettings, NewComponent,
     NewGroup, NewSubscription, NewUser, OutboxStats, PagePatch, PageRow, PageSeed, Pools,
-    PostmortemRow, SignInFailureRow, StatusChangeRow, StatusWindow, StoreError, StoreResult,
-    SubscribeOutcome, Subscriber, SubscriberQuery, SubscriberRow, SyncOutcome, UpdateEdit,
-    UpdateRecord, UpdateRow, UserRow,
+    PostmortemRow, SignInAttempt, SignInFailureRow, StatusChangeRow, StatusWindow, StoreError,
+    StoreResult, SubscribeOutcome, Subscriber, SubscriberQuery, SubscriberRow, SyncOutcome,
+    UpdateEdit, UpdateRecord, UpdateRow, UserRow,
 };
 use crate::time::Stamp;
 
@@ -2891,16 +2891,34 @@ pub async fn sign_in_failures(p: &P, keys: &[String]) -> StoreResult<Vec<SignInF
     failures_of(&mut conn, keys).await
 }
 
-pub async fn record_sign_in_failure(
+/// Counts a sign-in attempt against each key before its password is checked, so
+/// that attempts sent all at once are counted (and held back) one after another.
+/// When a key is held back already, counts nothing and says until when. A key
+/// reaching its limit is held back for `hold` from now.
+pub async fn count_sign_in_attempt(
     p: &P,
-    keys: &[String],
+    keys: &[(String, i64)],
     window: Duration,
-    hold: fn(i64, DateTime<Utc>) -> Option<DateTime<Utc>>,
+    hold: Duration,
     at: Stamp,
-) -> StoreResult<Vec<SignInFailureRow>> {
+) -> StoreResult<SignInAttempt> {
     let (mut tx, now) = begin(p, at).await?;
-    let existing = failures_of(&mut tx, keys).await?;
-    for key in keys {
+    let names: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
+    let existing = failures_of(&mut tx, &names).await?;
+    let held = existing
+        .iter()
+        .filter_map(|row| row.held_until)
+        .filter(|until| *until > now)
+        .max();
+    if held.is_some() {
+        tx.commit().await?;
+        return Ok(SignInAttempt {
+            held_until: held,
+            attempts: existing.iter().map(|r| r.failures).max().unwrap_or(0),
+        });
+    }
+    let mut attempts = 0;
+    for (key, limit) in keys {
         let previous = existing.iter().find(|row| &row.key == key);
         let (failures, first) = match previous {
             Some(row) if now - row.first_failure_at < window => {
@@ -2908,8 +2926,8 @@ pub async fn record_sign_in_failure(
             }
             _ => (1, now),
         };
-        // A hold already running is never shortened by a new count.
-        let held_until = hold(failures, now).max(previous.and_then(|r| r.held_until));
+        attempts = attempts.max(failures);
+        let held_until = (failures >= *limit).then(|| now + hold);
         sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
             .bind(key)
             .execute(&mut *tx)
@@ -2926,9 +2944,23 @@ pub async fn record_sign_in_failure(
         .execute(&mut *tx)
         .await?;
     }
-    let rows = failures_of(&mut tx, keys).await?;
     tx.commit().await?;
-    Ok(rows)
+    Ok(SignInAttempt {
+        held_until: None,
+        attempts,
+    })
+}
+
+/// Takes back the count of an attempt that turned out to be right (for an address:
+/// an office's good sign-ins must not add up to a hold).
+pub async fn forgive_sign_in_attempt(p: &P, key: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+    )
+    .bind(key)
+    .execute(&p.write)
+    .await?;
+    Ok(())
 }
 
 pub async fn clear_sign_in_failures(p: &P, keys: &[String]) -> StoreResult<()> {

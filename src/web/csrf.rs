@@ -2,18 +2,28 @@
 //! an `HttpOnly`, `SameSite=Strict` cookie and in a hidden field; a POST is accepted
 //! only when both are present and equal. Another site can make a browser send the
 //! cookie (not with SameSite=Strict) but can never read it to fill in the field.
+//!
+//! Over https the cookie is named `__Host-herald_csrf`: browsers then refuse it from
+//! any other host, so a sibling subdomain cannot plant a token of its own choosing.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 use rand::RngCore;
 
-pub const COOKIE: &str = "herald_csrf";
+/// The cookie's name: with the `__Host-` prefix when it can be `Secure`.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-herald_csrf"
+    } else {
+        "herald_csrf"
+    }
+}
 pub const FIELD: &str = "csrf";
 
 /// The token to put in a form, and the cookie to set when the request had none.
 pub fn token_for(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
     if let Some(existing) = req
-        .cookie(COOKIE)
+        .cookie(cookie_name(secure))
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() == 64)
     {
@@ -22,7 +32,7 @@ pub fn token_for(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'sta
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
-    let cookie = Cookie::build(COOKIE, token.clone())
+    let cookie = Cookie::build(cookie_name(secure), token.clone())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -32,8 +42,8 @@ pub fn token_for(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'sta
 }
 
 /// Whether a submitted form carries the token of its cookie.
-pub fn verify(req: &HttpRequest, submitted: Option<&str>) -> bool {
-    match (req.cookie(COOKIE), submitted) {
+pub fn verify(req: &HttpRequest, submitted: Option<&str>, secure: bool) -> bool {
+    match (req.cookie(cookie_name(secure)), submitted) {
         (Some(cookie), Some(field)) => {
             let (a, b) = (cookie.value().as_bytes(), field.as_bytes());
             // Compare without stopping at the first difference.
@@ -60,12 +70,20 @@ mod tests {
         let req = TestRequest::default()
             .cookie(cookie.clone())
             .to_http_request();
-        assert!(verify(&req, Some(&token)));
-        assert!(!verify(&req, Some(&"0".repeat(64))));
-        assert!(!verify(&req, None));
-        assert!(!verify(&fresh, Some(&token)), "no cookie, no entry");
+        assert!(verify(&req, Some(&token), true));
+        assert!(!verify(&req, Some(&"0".repeat(64)), true));
+        assert!(!verify(&req, None, true));
+        assert!(!verify(&fresh, Some(&token), true), "no cookie, no entry");
         let (again, none) = token_for(&req, true);
         assert_eq!(again, token);
         assert!(none.is_none());
+        assert_eq!(cookie.name(), "__Host-herald_csrf");
+        // Over https, a cookie without the prefix (which a sibling host could set) is
+        // not the form's cookie.
+        let planted = TestRequest::default()
+            .cookie(Cookie::new("herald_csrf", token.clone()))
+            .to_http_request();
+        assert!(!verify(&planted, Some(&token), true));
+        assert!(verify(&planted, Some(&token), false));
     }
 }

@@ -148,7 +148,7 @@ async fn subscribe(
     let (token, cookie) = csrf::token_for(&req, secure(&state));
     let mut page = subscribe_page(&snapshot, token, &typed);
 
-    if !csrf::verify(&req, form.get(csrf::FIELD)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
         page.error = Some("This form has expired. Please submit it again.".to_owned());
         return html_response(StatusCode::FORBIDDEN, &page, cookie);
     }
@@ -264,7 +264,7 @@ async fn confirm(
     let Some((nonce, _, _)) = confirmation(&state, &id, &fields) else {
         return invalid_link(&snapshot);
     };
-    if !csrf::verify(&req, form.get(csrf::FIELD)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
         return html_response(
             StatusCode::FORBIDDEN,
             &message(
@@ -377,7 +377,7 @@ async fn save_choice(
     let mut page = manage(&snapshot, &state, &subscriber, token);
     page.all_components = all;
     page.choices = choices(&snapshot.tree, &chosen);
-    if !csrf::verify(&req, form.get(csrf::FIELD)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
         page.error = Some("This form has expired. Please save again.".to_owned());
         return html_response(StatusCode::FORBIDDEN, &page, cookie);
     }

@@ -33,6 +33,7 @@ on_both_backends!(
     sessions_end_after_twelve_hours_and_with_a_stale_generation,
     audit_log_records_api_console_and_content_changes,
     cli_user_commands_work_and_are_audited,
+    guesses_sent_at_once_are_held_back_all_the_same,
 );
 
 const WRONG: &str = "not the password at all";
@@ -375,9 +376,12 @@ async fn session_cookie_is_secure_for_an_https_base_url(backend: Backend) {
             .unwrap(),
     )
     .await;
-    let line = set_cookie(&fresh, "herald_csrf").expect("csrf cookie");
+    let line = set_cookie(&fresh, "__Host-herald_csrf").expect("csrf cookie");
+    let attributes = cookie_attributes(&line);
+    assert!(attributes.contains(&"secure".to_owned()), "{line}");
+    assert!(attributes.contains(&"path=/".to_owned()), "{line}");
     assert!(
-        cookie_attributes(&line).contains(&"secure".to_owned()),
+        !attributes.iter().any(|a| a.starts_with("domain")),
         "{line}"
     );
     // (The test client counts 127.0.0.1 as a secure origin, so the session works.)
@@ -1196,4 +1200,58 @@ mod unit {
         let nav = Nav::for_role(Role::Responder);
         assert!(!(nav.components || nav.subscribers || nav.api_keys || nav.users || nav.audit));
     }
+}
+
+/// Fifteen wrong passwords sent at the same moment: each attempt is counted before its
+/// password is checked, so only the first ACCOUNT_LIMIT are checked at all, and the
+/// right password right after is held back.
+async fn guesses_sent_at_once_are_held_back_all_the_same(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    app.add_user("ann@acme.test", Role::Admin).await;
+    let client = app.console_client().await;
+    let token = client.csrf.clone();
+    let mut guesses = Vec::new();
+    for _ in 0..15 {
+        let http = client.client.clone();
+        let url = client.url("/admin/sign-in");
+        let token = token.clone();
+        guesses.push(tokio::spawn(async move {
+            let form = [
+                ("csrf", token.as_str()),
+                ("email", "ann@acme.test"),
+                ("password", WRONG),
+                ("next", "/admin"),
+            ];
+            http.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let held = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + held, 15, "{statuses:?}");
+    assert!(
+        checked < ACCOUNT_LIMIT as usize,
+        "at most the first attempts before the limit get an answer about the password: {statuses:?}"
+    );
+    let rows = app
+        .store
+        .sign_in_failures(&["account:ann@acme.test".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].failures, ACCOUNT_LIMIT, "{rows:?}");
+
+    let mut late = app.console_client().await;
+    let reply = late.sign_in("ann@acme.test", PASSWORD).await;
+    assert_eq!(reply.status.as_u16(), 429, "{}", reply.text);
 }

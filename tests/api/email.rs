@@ -103,7 +103,7 @@ fn csrf_cookie(reply: &Reply) -> String {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("herald_csrf="))
+        .find(|v| v.starts_with("__Host-herald_csrf="))
         .and_then(|v| v.split(';').next())
         .unwrap_or_else(|| panic!("no CSRF cookie set: {:?}", reply.headers))
         .to_owned()
@@ -297,7 +297,7 @@ async fn confirmation_flow_through_the_public_form(backend: Backend) {
     );
     let cookie = csrf_cookie(&page);
     let csrf = hidden(&page.text, "csrf");
-    assert_eq!(cookie, format!("herald_csrf={csrf}"));
+    assert_eq!(cookie, format!("__Host-herald_csrf={csrf}"));
 
     let thanks = m
         .post_form(

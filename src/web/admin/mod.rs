@@ -302,7 +302,10 @@ impl Console {
 /// A POSTed form whose CSRF token matches its cookie.
 pub fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Form, ConsoleError> {
     let form = Form::parse(body);
-    if csrf::verify(req, form.get(csrf::FIELD)) {
+    let https = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| secure(state));
+    if csrf::verify(req, form.get(csrf::FIELD), https) {
         Ok(form)
     } else {
         Err(ConsoleError::Csrf)
@@ -432,7 +435,9 @@ pub fn safe_next(next: Option<&str>) -> String {
         Some(path)
             if path.starts_with("/admin")
                 && !path.starts_with("//")
-                && !path.contains(['\\', '\r', '\n']) =>
+                && !path.contains('\\')
+                // A control character cannot go in a Location header.
+                && !path.chars().any(char::is_control) =>
         {
             path.to_owned()
         }
@@ -493,6 +498,8 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/admin")), "/admin");
         assert_eq!(safe_next(Some("//evil.example")), "/admin");
         assert_eq!(safe_next(Some("/admin\\@evil")), "/admin");
+        assert_eq!(safe_next(Some("/admin\u{1}")), "/admin");
+        assert_eq!(safe_next(Some("/admin\n")), "/admin");
         assert_eq!(safe_next(None), "/admin");
     }
 

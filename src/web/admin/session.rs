@@ -145,14 +145,6 @@ fn failure_keys(email: &str, client: Option<std::net::IpAddr>) -> (String, Optio
     (account, address)
 }
 
-fn account_hold(failures: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    (failures >= ACCOUNT_LIMIT).then(|| now + Duration::minutes(HOLD_MINUTES))
-}
-
-fn address_hold(failures: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    (failures >= ADDRESS_LIMIT).then(|| now + Duration::minutes(HOLD_MINUTES))
-}
-
 /// Until when sign-ins for these keys are held back, if they are now.
 async fn held_until(store: &Store, keys: &[String]) -> Result<Option<DateTime<Utc>>, ConsoleError> {
     let now = crate::time::now();
@@ -191,20 +183,25 @@ async fn sign_in(
     let password = form.text("password");
     let next = safe_next(form.get("next"));
     let (account_key, address_key) = failure_keys(&email, state.client_ip(&req));
-    let mut keys = vec![account_key.clone()];
-    keys.extend(address_key.clone());
+    let mut limits = vec![(account_key.clone(), ACCOUNT_LIMIT)];
+    limits.extend(address_key.clone().map(|key| (key, ADDRESS_LIMIT)));
+    let keys: Vec<String> = limits.iter().map(|(key, _)| key.clone()).collect();
 
-    if let Some(until) = held_until(&state.store, &keys).await? {
-        let error = Some(held_message(until));
-        return render_form(
-            &req,
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            email,
-            next,
-            error,
+    // The attempt counts before the password is checked: guesses sent all at once
+    // are counted one after another, and those past the limit are never checked.
+    let attempt = state
+        .store
+        .count_sign_in_attempt(
+            &limits,
+            Duration::minutes(FAILURE_WINDOW_MINUTES),
+            Duration::minutes(HOLD_MINUTES),
+            Stamp::Clock,
         )
-        .await;
+        .await?;
+    if let Some(until) = attempt.held_until {
+        let error = Some(held_message(until));
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return render_form(&req, &state, status, email, next, error).await;
     }
 
     let user = state
@@ -226,30 +223,22 @@ async fn sign_in(
 
     match user {
         Some(user) if good => {
+            // A right password: the account starts afresh, and the address's count
+            // takes this attempt back.
             state
                 .store
                 .clear_sign_in_failures(std::slice::from_ref(&account_key))
                 .await?;
+            if let Some(address_key) = &address_key {
+                state.store.forgive_sign_in_attempt(address_key).await?;
+            }
             start_session_and_note(&session, &state.store, &user).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", next))
                 .finish())
         }
         _ => {
-            let window = Duration::minutes(FAILURE_WINDOW_MINUTES);
-            let account = state
-                .store
-                .record_sign_in_failure(&[account_key], window, account_hold, Stamp::Clock)
-                .await?;
-            let mut failures = account.iter().map(|r| r.failures).max().unwrap_or(1);
-            if let Some(address_key) = address_key {
-                let address = state
-                    .store
-                    .record_sign_in_failure(&[address_key], window, address_hold, Stamp::Clock)
-                    .await?;
-                failures = failures.max(address.iter().map(|r| r.failures).max().unwrap_or(1));
-            }
-            tokio::time::sleep(slow_down(failures)).await;
+            tokio::time::sleep(slow_down(attempt.attempts)).await;
             let (error, status) = match held_until(&state.store, &keys).await? {
                 Some(until) => (held_message(until), StatusCode::TOO_MANY_REQUESTS),
                 None => (
@@ -299,12 +288,6 @@ mod tests {
         assert_eq!(slow_down(1), std::time::Duration::ZERO);
         assert_eq!(slow_down(3), std::time::Duration::from_millis(500));
         assert_eq!(slow_down(100), std::time::Duration::from_secs(2));
-        let now = Utc::now();
-        assert_eq!(account_hold(ACCOUNT_LIMIT - 1, now), None);
-        assert_eq!(
-            account_hold(ACCOUNT_LIMIT, now),
-            Some(now + Duration::minutes(HOLD_MINUTES))
-        );
-        assert_eq!(address_hold(ACCOUNT_LIMIT, now), None);
+        const { assert!(ACCOUNT_LIMIT < ADDRESS_LIMIT) };
     }
 }

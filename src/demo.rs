@@ -221,7 +221,7 @@ pub async fn fill(store: &Store) -> Result<DemoOutcome, StoreError> {
                 .save_postmortem_draft(&created.incident.id, POSTMORTEM, None, written)
                 .await?;
             store
-                .publish_postmortem(&created.incident.id, false, written)
+                .publish_postmortem(&created.incident.id, None, false, written)
                 .await?;
         }
         count += 1;

@@ -65,8 +65,17 @@
       body.set("csrf", token.value);
       body.set("kind", area.getAttribute("data-kind") || "document");
       body.set("markdown", area.value);
-      fetch("/admin/preview", { method: "POST", body: body, credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.text() : null; })
+      // A redirect means the session ended (to the sign-in page): not a preview.
+      fetch("/admin/preview", { method: "POST", body: body, credentials: "same-origin", redirect: "manual" })
+        .then(function (response) {
+          if (response.ok) { return response.text(); }
+          if (ticket === latest) {
+            target.textContent = response.type === "opaqueredirect"
+              ? "No preview: you are signed out. Sign in again in another tab; what you typed stays here."
+              : "No preview right now; the Preview button still works.";
+          }
+          return null;
+        })
         .then(function (html) {
           // An older answer arriving late must not replace a newer one.
           if (html !== null && ticket === latest) { target.innerHTML = html; }
@@ -79,7 +88,7 @@
     });
   });
 
-  // Buttons that replace typed text ask first.
+  // Buttons that replace typed text or cannot be undone ask first.
   document.querySelectorAll("button[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (event) {
       if (!window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }

@@ -202,7 +202,7 @@ async fn apply(store: &Store, file: &PostmortemFile) -> Result<bool, StoreError>
     let was_published = current.as_ref().is_some_and(|p| p.published_at.is_some());
     if file.published {
         store
-            .publish_postmortem(&file.incident_id, file.notify, Stamp::Clock)
+            .publish_postmortem(&file.incident_id, None, file.notify, Stamp::Clock)
             .await?;
     } else if was_published {
         store

@@ -465,13 +465,21 @@ impl Store {
         ))
     }
 
+    /// Publishes the saved draft, or `draft` (saving it as the draft) when given.
     pub async fn publish_postmortem(
         &self,
         incident_id: &str,
+        draft: Option<&str>,
         notify: bool,
         at: impl Into<Stamp>,
     ) -> StoreResult<PostmortemRow> {
-        dispatch_change!(self.publish_postmortem(&self.actor, incident_id, notify, at.into()))
+        dispatch_change!(self.publish_postmortem(
+            &self.actor,
+            incident_id,
+            draft,
+            notify,
+            at.into()
+        ))
     }
 
     pub async fn revert_postmortem(

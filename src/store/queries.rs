@@ -2402,18 +2402,7 @@ pub async fn save_postmortem_draft(
     let draft = crate::domain::postmortem::parse_draft("postmortem[body_draft]", draft)?;
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, incident_id).await?;
-    sqlx::query(
-        "INSERT INTO postmortems (incident_id, body_draft, body_draft_updated_at, content_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $3, $3)
-         ON CONFLICT (incident_id) DO UPDATE SET body_draft = $2, body_draft_updated_at = $3,
-             content_hash = $4, updated_at = $3",
-    )
-    .bind(incident_id)
-    .bind(&draft)
-    .bind(now)
-    .bind(content_hash)
-    .execute(&mut *tx)
-    .await?;
+    write_draft(&mut tx, incident_id, &draft, content_hash, now).await?;
     let row = find_postmortem(&mut tx, incident_id)
         .await?
         .ok_or(StoreError::NotFound("postmortem"))?;
@@ -2423,19 +2412,53 @@ pub async fn save_postmortem_draft(
     Ok(row)
 }
 
-/// Publishes the draft: it becomes the published body, the incident moves to
-/// `postmortem` with one timeline entry (updated, not repeated, when republishing),
-/// and subscribers are told once, when `notify` asks for it.
+async fn write_draft(
+    conn: &mut Conn,
+    incident_id: &str,
+    draft: &str,
+    content_hash: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO postmortems (incident_id, body_draft, body_draft_updated_at, content_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $3, $3)
+         ON CONFLICT (incident_id) DO UPDATE SET body_draft = $2, body_draft_updated_at = $3,
+             content_hash = $4, updated_at = $3",
+    )
+    .bind(incident_id)
+    .bind(draft)
+    .bind(now)
+    .bind(content_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Publishes the draft (first replaced by `draft`, when given, in the same
+/// transaction: what an editor shows is what gets published, or nothing changes):
+/// it becomes the published body, the incident moves to `postmortem` with one
+/// timeline entry (updated, not repeated, when republishing), and subscribers are
+/// told once, when `notify` asks for it.
 pub async fn publish_postmortem(
     p: &P,
     actor: &Actor,
     incident_id: &str,
+    draft: Option<&str>,
     notify: bool,
     at: Stamp,
 ) -> StoreResult<PostmortemRow> {
-    use crate::domain::postmortem::check_publish;
+    use crate::domain::postmortem::{check_publish, parse_draft};
+    let draft = draft
+        .map(|d| parse_draft("postmortem[body_draft]", d))
+        .transpose()?;
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, incident_id).await?;
+    let saved = find_postmortem(&mut tx, incident_id).await?;
+    if let Some(draft) = &draft {
+        // A refusal below rolls this back with everything else.
+        let content_hash = saved.as_ref().and_then(|p| p.content_hash.as_deref());
+        write_draft(&mut tx, incident_id, draft, content_hash, now).await?;
+    }
     let current = find_postmortem(&mut tx, incident_id).await?;
     check_publish(
         record.incident.kind(),

@@ -906,7 +906,7 @@ async fn publish_postmortem(
     let notify = f.bool("notify_subscribers")?.unwrap_or(false);
     let row = caller
         .store
-        .publish_postmortem(&id, notify, Stamp::Clock)
+        .publish_postmortem(&id, None, notify, Stamp::Clock)
         .await?;
     postmortem_response(&state, &row).await
 }

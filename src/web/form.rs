@@ -16,6 +16,16 @@ impl Form {
         Form(form_urlencoded::parse(body).into_owned().collect())
     }
 
+    /// The fields of a request's query string (`?q=...&state=...`), read the same way:
+    /// a repeated or odd key is no error, as it would be for a typed query.
+    pub fn query(req: &actix_web::HttpRequest) -> Form {
+        Form(
+            form_urlencoded::parse(req.query_string().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
     /// The first value of `key`, if sent.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

@@ -686,6 +686,10 @@ async fn list_shows_open_first_and_searches(backend: Backend) {
         return;
     };
     let mut console = app.console("ann@acme.test", Role::Responder).await;
+    // An odd query string is no error page (and never the API's JSON).
+    let odd = console.get("/admin/incidents?q=a&q=b&page=x").await;
+    odd.expect(200);
+    assert!(odd.text.contains("<h1"), "{}", odd.text);
     let closed = open_incident(&app, &mut console, "Webhook delays").await;
     console
         .post(
@@ -787,16 +791,27 @@ async fn postmortem_draft_publish_revert(backend: Backend) {
         .text
         .contains("id=\"postmortem-draft-error\">is too long"));
 
-    // Not resolved yet: publishing is refused, and says why.
+    // Not resolved yet: publishing is refused, says why, keeps the typed text, and
+    // changes nothing (the saved draft neither).
+    let before = app
+        .api(Method::GET, &format!("/incidents/{id}/postmortem"), None)
+        .await;
     console.get(&editor).await;
+    let typed = format!("{text}\n\nTyped, never saved.");
     let reply = console
         .post(
             &editor,
-            &[("action", "publish"), ("postmortem[body_draft]", text)],
+            &[("action", "publish"), ("postmortem[body_draft]", &typed)],
         )
         .await;
     reply.expect(422);
     assert!(reply.text.contains("resolve it before publishing"));
+    assert!(reply.text.contains("Typed, never saved."));
+    let after = app
+        .api(Method::GET, &format!("/incidents/{id}/postmortem"), None)
+        .await;
+    assert!(before.json["body_draft"].is_string(), "{}", before.text);
+    assert_eq!(before.json["body_draft"], after.json["body_draft"]);
 
     console
         .post(

@@ -6,7 +6,7 @@ use actix_web::HttpRequest;
 use askama::Template;
 use chrono::NaiveDate;
 
-use super::components::{form_status, link_with, query_form, Choice};
+use super::components::{form_status, link_with, Choice};
 use super::{AdminLayout, Console, ConsoleResult};
 use crate::domain::account::Permission;
 use crate::domain::{one_of, DomainError};
@@ -215,7 +215,7 @@ const FILTER_FIELDS: [&str; 6] = [
 
 async fn audit_log(console: Console, req: HttpRequest) -> ConsoleResult {
     console.require(Permission::ReadAuditLog)?;
-    let form = query_form(&req);
+    let form = Form::query(&req);
     let filters = Filters::from_query(&form);
     let before_id = form.text("before_id").trim().parse::<i64>().ok();
     let mut errors = FormErrors::default();

@@ -721,11 +721,6 @@ pub fn form_status(errors: &FormErrors) -> StatusCode {
     }
 }
 
-/// The query string of a GET (search and filter forms), read like a posted form.
-pub fn query_form(req: &HttpRequest) -> Form {
-    Form::parse(&Bytes::copy_from_slice(req.query_string().as_bytes()))
-}
-
 /// `path?key=value&...`, leaving out empty values so links stay short.
 pub fn link_with(path: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());

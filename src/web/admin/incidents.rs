@@ -379,9 +379,9 @@ struct ListPage {
 /// How many closed incidents the list shows under the open ones.
 const RECENT: i64 = 50;
 
-async fn list(console: Console, query: web::Query<ListQuery>) -> ConsoleResult {
+async fn list(console: Console, req: HttpRequest) -> ConsoleResult {
     console.require(Permission::RunIncidents)?;
-    let q = query.q.clone().unwrap_or_default().trim().to_owned();
+    let q = Form::query(&req).text("q").trim().to_owned();
     let search = (!q.is_empty()).then(|| q.clone());
     let with = |filter, limit| IncidentQuery {
         search: search.clone(),
@@ -415,11 +415,6 @@ async fn list(console: Console, query: web::Query<ListQuery>) -> ConsoleResult {
         recent,
     };
     console.page(&page)
-}
-
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    q: Option<String>,
 }
 
 // --- opening an incident -------------------------------------------------------------------

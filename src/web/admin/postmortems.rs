@@ -141,8 +141,6 @@ async fn act(
         editor_page(&console, &record, saved.as_ref(), text, notify, errors)
     };
     let mut errors = FormErrors::default();
-    // Set when publishing saved the typed text but then could not publish it.
-    let mut draft_saved = false;
     let outcome = match form.get("action").unwrap_or_default() {
         // Without JavaScript: the page again, with the typed text rendered beside it.
         "preview" => return console.page(&again(text, &errors)),
@@ -159,30 +157,13 @@ async fn act(
             .save_postmortem_draft(&id, &text, None, Stamp::Clock)
             .await
             .map(|_| (postmortem_url(&id), "Draft saved.")),
-        // Publishes what the editor shows: typed changes are saved as the draft first
-        // (blank text is not saved: publishing refuses an empty draft anyway).
-        "publish" => {
-            let changed = saved.as_ref().map(|p| p.body_draft.as_str()) != Some(text.trim_end())
-                && !text.trim().is_empty();
-            let ready = if changed {
-                console
-                    .store
-                    .save_postmortem_draft(&id, &text, None, Stamp::Clock)
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            };
-            draft_saved = changed && ready.is_ok();
-            match ready {
-                Ok(()) => console
-                    .store
-                    .publish_postmortem(&id, notify, Stamp::Clock)
-                    .await
-                    .map(|_| (incident_url(&id), "Postmortem published.")),
-                Err(e) => Err(e),
-            }
-        }
+        // Publishes what the editor shows, saved as the draft in the same transaction:
+        // a refusal (not resolved yet, empty) changes nothing.
+        "publish" => console
+            .store
+            .publish_postmortem(&id, Some(&text), notify, Stamp::Clock)
+            .await
+            .map(|_| (incident_url(&id), "Postmortem published.")),
         "revert" => console
             .store
             .revert_postmortem(&id, Stamp::Clock)
@@ -203,11 +184,7 @@ async fn act(
         Ok((to, notice)) => console.done(&to, notice),
         Err(StoreError::Invalid(e)) => {
             errors.domain(&e);
-            let mut page = again(text, &errors);
-            if draft_saved {
-                page.layout.notice = Some("The draft was saved, but not published.".into());
-            }
-            console.render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            console.render(StatusCode::UNPROCESSABLE_ENTITY, &again(text, &errors))
         }
         Err(e) => Err(e.into()),
     }

@@ -9,7 +9,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::components::{link_with, query_form, Choice};
+use super::components::{link_with, Choice};
 use super::{safe_next, AdminLayout, Console, ConsoleError, ConsoleResult};
 use crate::domain::account::Permission;
 use crate::domain::subscriber::SubscriberState;
@@ -157,7 +157,7 @@ struct ListPage {
 
 async fn list(console: Console, req: HttpRequest) -> ConsoleResult {
     console.require(Permission::ManageSubscribers)?;
-    let filters = Filters::from_query(&query_form(&req));
+    let filters = Filters::from_query(&Form::query(&req));
     // One more than a page: whether there is a next page.
     let query = filters.query(PAGE_SIZE + 1, (filters.page - 1) * PAGE_SIZE);
     let mut found = console.store.list_subscribers(&query).await?;
@@ -244,7 +244,7 @@ fn back_to_list(form: &Form) -> String {
 /// Every subscriber the list's filters match (not only one page), as CSV.
 async fn export(console: Console, req: HttpRequest) -> ConsoleResult {
     console.require(Permission::ManageSubscribers)?;
-    let filters = Filters::from_query(&query_form(&req));
+    let filters = Filters::from_query(&Form::query(&req));
     let names = component_names(&console).await?;
     let mut csv = csv_line(&[
         "id",

@@ -481,6 +481,10 @@ pub struct SubscriberQuery {
     pub search: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Only subscribers listed after this one (its `created_at` and id): reading a
+    /// long list page by page this way neither skips nor repeats anyone when others
+    /// sign up meanwhile, as offsets would.
+    pub after: Option<(DateTime<Utc>, String)>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

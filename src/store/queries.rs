@@ -1930,6 +1930,17 @@ pub async fn list_subscribers(p: &P, query: &SubscriberQuery) -> StoreResult<Vec
         qb.push_bind(contains_pattern(&fold(search)));
         qb.push(" ESCAPE '\\'");
     }
+    if let Some((created_at, id)) = &query.after {
+        // The order below is created_at DESC, id: "after" is older, or as old with a
+        // greater id.
+        qb.push(" AND (created_at < ");
+        qb.push_bind(*created_at);
+        qb.push(" OR (created_at = ");
+        qb.push_bind(*created_at);
+        qb.push(" AND id > ");
+        qb.push_bind(id.clone());
+        qb.push("))");
+    }
     qb.push(" ORDER BY created_at DESC, id LIMIT ");
     qb.push_bind(query.limit);
     qb.push(" OFFSET ");

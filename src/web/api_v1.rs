@@ -728,6 +728,7 @@ async fn list_subscribers(
             search: query.get("q").cloned(),
             limit,
             offset: page * limit,
+            after: None,
         })
         .await?;
     let snapshot = Snapshot::load(&state).await?;

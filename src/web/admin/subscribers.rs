@@ -65,6 +65,7 @@ impl Filters {
             search: Some(self.q.clone()).filter(|q| !q.is_empty()),
             limit,
             offset,
+            after: None,
         }
     }
 
@@ -254,12 +255,15 @@ async fn export(console: Console, req: HttpRequest) -> ConsoleResult {
         "created_at",
         "confirmed_at",
     ]);
-    let mut offset = 0;
+    // Page by position in the list, not by offset: sign-ups during the export shift
+    // no one into the next batch twice or out of it.
+    let mut after = None;
     loop {
-        let batch = console
-            .store
-            .list_subscribers(&filters.query(EXPORT_BATCH, offset))
-            .await?;
+        let query = SubscriberQuery {
+            after: after.clone(),
+            ..filters.query(EXPORT_BATCH, 0)
+        };
+        let batch = console.store.list_subscribers(&query).await?;
         for s in &batch {
             let confirmed = s
                 .row
@@ -275,10 +279,12 @@ async fn export(console: Console, req: HttpRequest) -> ConsoleResult {
                 &confirmed,
             ]));
         }
-        if (batch.len() as i64) < EXPORT_BATCH {
-            break;
+        match batch.last() {
+            Some(last) if batch.len() as i64 == EXPORT_BATCH => {
+                after = Some((last.row.created_at, last.row.id.clone()));
+            }
+            _ => break,
         }
-        offset += EXPORT_BATCH;
     }
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

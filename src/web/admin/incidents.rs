@@ -1011,6 +1011,8 @@ struct DetailsPage {
     impacts: Vec<Choice>,
     impact_error: Option<String>,
     computed_impact: &'static str,
+    /// For a maintenance: its window, in the page's zone.
+    window: Option<(Field, Field)>,
     failed: bool,
     problems: Vec<String>,
 }
@@ -1031,6 +1033,22 @@ fn details_page(
                 .unwrap_or_default(),
         ),
     };
+    let window = (row.kind() == IncidentKind::Maintenance).then(|| {
+        let shown = |field: &str, stored: Option<DateTime<Utc>>| match form {
+            Some(form) => Field::sent(form, field, errors),
+            None => Field::new(
+                stored
+                    .map(|at| input_time(console.zone, at))
+                    .unwrap_or_default(),
+                field,
+                errors,
+            ),
+        };
+        (
+            shown(SCHEDULED_FOR, row.scheduled_for),
+            shown(SCHEDULED_UNTIL, row.scheduled_until),
+        )
+    });
     DetailsPage {
         layout: console.layout(format!("Details of {}", row.name), "incidents"),
         id: row.id.clone(),
@@ -1038,8 +1056,9 @@ fn details_page(
         impacts: impact_choices(&impact),
         impact_error: errors.get(IMPACT).map(str::to_owned),
         computed_impact: impact_label(Impact::from_db(&row.computed_impact)),
+        window,
         failed: !errors.is_empty(),
-        problems: errors.others(&[NAME, IMPACT]),
+        problems: errors.others(&[NAME, IMPACT, SCHEDULED_FOR, SCHEDULED_UNTIL]),
     }
 }
 
@@ -1071,10 +1090,23 @@ async fn save_details(
         "" => Some(None),
         raw => errors.check(Impact::parse(IMPACT, raw)).map(Some),
     };
+    // A maintenance's window moves through the same PATCH as `/v1` (the domain checks
+    // that it still ends after it starts).
+    let is_maintenance = record.incident.kind() == IncidentKind::Maintenance;
+    let (scheduled_for, scheduled_until) = if is_maintenance {
+        (
+            read_time(&form, SCHEDULED_FOR, console.zone, &mut errors),
+            read_time(&form, SCHEDULED_UNTIL, console.zone, &mut errors),
+        )
+    } else {
+        (None, None)
+    };
     if errors.is_empty() {
         let request = IncidentRequest {
             name: Some(form.text(NAME)),
             impact_override,
+            scheduled_for,
+            scheduled_until,
             ..IncidentRequest::default()
         };
         let saved = console

@@ -311,9 +311,8 @@ pub async fn demo_account(store: &Store) -> anyhow::Result<Option<(String, Strin
         return Ok(None);
     }
     let email = "admin@example.com".to_owned();
-    let mut bytes = [0u8; 12];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let password = hex::encode(bytes);
+    // 96 random bits are plenty for a demo's password, and short enough to type.
+    let password = crate::domain::ids::new_secret()[..24].to_owned();
     let new = crate::store::NewUser {
         email: email.clone(),
         role: crate::domain::account::Role::Admin,

@@ -69,7 +69,7 @@ enum Backend {
 /// that keep rendered pages (the page cache) compare it to know when to re-render.
 /// Clones share the pools and the counter.
 ///
-/// Every change is written to the audit log, in its own transaction, against the
+/// Every change is written to the audit log, in the change's own transaction, against the
 /// store's actor: [`Store::acting_as`] gives a store that records another one (the
 /// console's signed-in person, the API key, the CLI user).
 #[derive(Clone)]
@@ -123,10 +123,6 @@ impl Store {
             actor: Arc::new(actor),
             ..self.clone()
         }
-    }
-
-    pub fn actor(&self) -> &Actor {
-        &self.actor
     }
 
     pub fn backend_name(&self) -> &'static str {

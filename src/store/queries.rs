@@ -1015,18 +1015,13 @@ fn fold(text: &str) -> String {
 }
 
 /// The audit entry of a change to an incident or maintenance, as it stands after it.
-fn incident_event(verb: &'static str, record: &IncidentRecord) -> AuditEvent {
+fn incident_event(action: &'static str, record: &IncidentRecord) -> AuditEvent {
     let row = &record.incident;
-    let action = match verb {
-        "create" => "incident.create",
-        "update" => "incident.update",
-        _ => "incident.delete",
-    };
     let mut summary = format!("{}: {}", row.name, row.status);
     if row.backfilled {
         summary.push_str(" (backfilled)");
     }
-    if verb == "update" {
+    if action == "incident.update" {
         if let Some(latest) = record.updates.first() {
             if latest.row.created_at == row.updated_at && !latest.row.body.is_empty() {
                 let body: String = latest.row.body.chars().take(80).collect();
@@ -1278,7 +1273,13 @@ pub async fn create_incident(
     apply_plan(&mut tx, &row.id, &plan, now).await?;
     touch_page(&mut tx, now).await?;
     let record = load_incident(&mut tx, &row.id).await?;
-    audit(&mut tx, actor, now, incident_event("create", &record)).await?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        incident_event("incident.create", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1294,7 +1295,13 @@ pub async fn patch_incident(
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
     let record = patch_loaded(&mut tx, record, req, settings, now).await?;
-    audit(&mut tx, actor, now, incident_event("update", &record)).await?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        incident_event("incident.update", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1315,7 +1322,13 @@ pub async fn advance_maintenance(
         return Ok(None);
     }
     let record = patch_loaded(&mut tx, record, req, &IncidentSettings::default(), now).await?;
-    audit(&mut tx, actor, now, incident_event("update", &record)).await?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        incident_event("incident.update", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some(record))
 }
@@ -1363,7 +1376,13 @@ pub async fn delete_incident(
         .execute(&mut *tx)
         .await?;
     touch_page(&mut tx, now).await?;
-    audit(&mut tx, actor, now, incident_event("delete", &record)).await?;
+    audit(
+        &mut tx,
+        actor,
+        now,
+        incident_event("incident.delete", &record),
+    )
+    .await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -2124,13 +2143,11 @@ pub async fn secret(p: &P, name: &str) -> StoreResult<String> {
         return Ok(value);
     }
     let (mut tx, now) = begin(p, Stamp::Clock).await?;
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     sqlx::query(
         "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(name)
-    .bind(hex::encode(bytes))
+    .bind(crate::domain::ids::new_secret())
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -2464,10 +2481,10 @@ pub async fn publish_postmortem(
         .transpose()?;
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, incident_id).await?;
-    let saved = find_postmortem(&mut tx, incident_id).await?;
     if let Some(draft) = &draft {
         // A refusal below rolls this back with everything else.
-        let content_hash = saved.as_ref().and_then(|p| p.content_hash.as_deref());
+        let saved = record.postmortem.as_ref();
+        let content_hash = saved.and_then(|p| p.content_hash.as_deref());
         write_draft(&mut tx, incident_id, draft, content_hash, now).await?;
     }
     let current = find_postmortem(&mut tx, incident_id).await?;

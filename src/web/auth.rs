@@ -3,7 +3,6 @@
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,9 +14,7 @@ use crate::store::{ApiKeyRow, Store};
 
 /// A new key: `hrld_` and 64 hex digits (256 random bits).
 pub fn generate_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("hrld_{}", hex::encode(bytes))
+    format!("hrld_{}", crate::domain::ids::new_secret())
 }
 
 /// What the store keeps of a key. A fast hash is right here: the key is random and

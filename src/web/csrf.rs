@@ -8,7 +8,6 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
-use rand::RngCore;
 
 /// The cookie's name: with the `__Host-` prefix when it can be `Secure`.
 pub fn cookie_name(secure: bool) -> &'static str {
@@ -29,9 +28,7 @@ pub fn token_for(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'sta
     {
         return (existing, None);
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
+    let token = crate::domain::ids::new_secret();
     let cookie = Cookie::build(cookie_name(secure), token.clone())
         .path("/")
         .http_only(true)

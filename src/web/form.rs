@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::web::Bytes;
 
 use crate::domain::DomainError;
+use crate::store::StoreError;
 
 /// Form fields in the order sent, repeated keys kept (checkbox lists).
 #[derive(Debug, Clone, Default)]
@@ -91,6 +92,40 @@ impl FormErrors {
         }
     }
 
+    /// Records a change the store refused because of what was typed, next to the
+    /// field it names (`renames` maps the store's field names, the `/v1` API's such as
+    /// `component[group_id]`, to the form's). Any other failure is handed back.
+    pub fn refusal(
+        &mut self,
+        error: StoreError,
+        renames: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        match error {
+            StoreError::Invalid(e) => {
+                let field = renames
+                    .iter()
+                    .find(|(from, _)| *from == e.field)
+                    .map_or(e.field.as_str(), |(_, to)| to);
+                self.add(field, e.message.clone());
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The value of a store call; `None` when the store refused what was typed (the
+    /// refusal is recorded as with [`FormErrors::refusal`]: show the form again).
+    pub fn accept<T>(
+        &mut self,
+        result: Result<T, StoreError>,
+        renames: &[(&str, &str)],
+    ) -> Result<Option<T>, StoreError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => self.refusal(error, renames).map(|()| None),
+        }
+    }
+
     /// The message for `field`, for the template.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0.get(field).map(String::as_str)
@@ -114,10 +149,6 @@ impl FormErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
 }
 
 #[cfg(test)]
@@ -139,6 +170,13 @@ mod tests {
         errors.domain(&DomainError::new("hidden", "is wrong"));
         assert_eq!(errors.get("name"), Some("can't be blank"));
         assert_eq!(errors.others(&["name"]), vec!["hidden is wrong"]);
-        assert_eq!(errors.len(), 2);
+
+        let refusal = StoreError::Invalid(DomainError::new("component[group_id]", "is unknown"));
+        let renames = [("component[group_id]", "group_id")];
+        assert_eq!(errors.accept::<()>(Err(refusal), &renames).unwrap(), None);
+        assert_eq!(errors.get("group_id"), Some("is unknown"));
+        assert_eq!(errors.accept(Ok(7), &renames).unwrap(), Some(7));
+        let other = StoreError::NotFound("component");
+        assert!(errors.refusal(other, &renames).is_err());
     }
 }

@@ -46,6 +46,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether cookies must be `Secure`: when the public URL is https.
+    pub fn https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
     pub fn client_ip(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
         client_ip(req, self.behind_proxy)
     }
@@ -194,7 +199,7 @@ impl Application {
         tokio::spawn(watch_external_changes(state.clone().into_inner()));
         let server_state = state.clone();
         let session_key = admin::session::key(&state.store).await?;
-        let secure_cookies = admin::secure(&state);
+        let secure_cookies = state.https();
         let server = HttpServer::new(move || {
             let console = admin::session::middleware(session_key.clone(), secure_cookies);
             App::new()

@@ -18,7 +18,7 @@ use crate::time::{self, PageZone};
 /// Pages and JSON a CDN may keep briefly; readers revalidate with the ETag.
 pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=10";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-const HTML: &str = "text/html; charset=utf-8";
+pub const HTML: &str = "text/html; charset=utf-8";
 /// History entries per page.
 const HISTORY_PAGE_SIZE: i64 = 50;
 

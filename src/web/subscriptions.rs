@@ -43,13 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn query(req: &HttpRequest) -> HashMap<String, String> {
-    form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn secure(state: &AppState) -> bool {
-    state.base_url.starts_with("https://")
+    Form::query(req).to_map()
 }
 
 fn layout(snapshot: &Snapshot) -> Layout {
@@ -115,7 +109,7 @@ async fn subscribe_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HtmlError> {
     let snapshot = Snapshot::load(&state).await?;
-    let (token, cookie) = csrf::token_for(&req, secure(&state));
+    let (token, cookie) = csrf::token_for(&req, state.https());
     let typed = Typed {
         email: String::new(),
         all_components: true,
@@ -145,10 +139,10 @@ async fn subscribe(
         all_components: form.get("scope") != Some("chosen"),
         chosen: form.all("component_ids"),
     };
-    let (token, cookie) = csrf::token_for(&req, secure(&state));
+    let (token, cookie) = csrf::token_for(&req, state.https());
     let mut page = subscribe_page(&snapshot, token, &typed);
 
-    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), state.https()) {
         page.error = Some("This form has expired. Please submit it again.".to_owned());
         return html_response(StatusCode::FORBIDDEN, &page, cookie);
     }
@@ -232,7 +226,7 @@ async fn confirm_page(
     let Some((nonce, expires, token)) = confirmation(&state, &id, &query(&req)) else {
         return invalid_link(&snapshot);
     };
-    let (csrf_token, cookie) = csrf::token_for(&req, secure(&state));
+    let (csrf_token, cookie) = csrf::token_for(&req, state.https());
     let mut page = message(
         &snapshot,
         "Confirm your subscription",
@@ -264,7 +258,7 @@ async fn confirm(
     let Some((nonce, _, _)) = confirmation(&state, &id, &fields) else {
         return invalid_link(&snapshot);
     };
-    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), state.https()) {
         return html_response(
             StatusCode::FORBIDDEN,
             &message(
@@ -349,7 +343,7 @@ async fn manage_page(
     let Some(subscriber) = linked_subscriber(&state, &path, &req).await? else {
         return invalid_link(&snapshot);
     };
-    let (token, cookie) = csrf::token_for(&req, secure(&state));
+    let (token, cookie) = csrf::token_for(&req, state.https());
     let mut page = manage(&snapshot, &state, &subscriber, token);
     if !page.active {
         page.notice = Some(
@@ -371,13 +365,13 @@ async fn save_choice(
         return invalid_link(&snapshot);
     };
     let form = Form::parse(&body);
-    let (token, cookie) = csrf::token_for(&req, secure(&state));
+    let (token, cookie) = csrf::token_for(&req, state.https());
     let all = form.get("scope") != Some("chosen");
     let chosen = form.all("component_ids");
     let mut page = manage(&snapshot, &state, &subscriber, token);
     page.all_components = all;
     page.choices = choices(&snapshot.tree, &chosen);
-    if !csrf::verify(&req, form.get(csrf::FIELD), secure(&state)) {
+    if !csrf::verify(&req, form.get(csrf::FIELD), state.https()) {
         page.error = Some("This form has expired. Please save again.".to_owned());
         return html_response(StatusCode::FORBIDDEN, &page, cookie);
     }
@@ -394,7 +388,7 @@ async fn save_choice(
         .await
     {
         Ok(updated) => {
-            let (token, _) = csrf::token_for(&req, secure(&state));
+            let (token, _) = csrf::token_for(&req, state.https());
             let mut page = manage(&snapshot, &state, &updated, token);
             page.notice = Some("Saved.".to_owned());
             html_response(StatusCode::OK, &page, cookie)

@@ -3,9 +3,8 @@
 //! parsers for names, descriptions and statuses; a status change is the dashboard's
 //! one click, not a form here.
 //!
-//! The end of this file holds the small helpers every admin screen shares: turning a
-//! store refusal into a form problem, the status of a form page, a select's option,
-//! reading a GET query, and building a link with one.
+//! The end of this file holds the small helpers every admin screen shares: the status
+//! of a form page, a select's option, and building a link with a query.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -20,7 +19,6 @@ use crate::domain::text::{parse_description, parse_name};
 use crate::domain::{ComponentStatus, DomainError};
 use crate::store::{
     ComponentPatch, ComponentRow, ComponentTree, GroupPatch, GroupRow, NewComponent, NewGroup,
-    StoreError,
 };
 use crate::time::Stamp;
 use crate::web::form::{Form, FormErrors};
@@ -324,7 +322,7 @@ async fn create_component(console: Console, req: HttpRequest, body: Bytes) -> Co
         };
         match console.store.create_component(&new, Stamp::Clock).await {
             Ok(row) => return console.done(LIST, &format!("{} added.", row.name)),
-            Err(e) => refused(&mut errors, e, STORE_FIELDS)?,
+            Err(e) => errors.refusal(e, STORE_FIELDS)?,
         }
     }
     let action = format!("{LIST}/new");
@@ -393,7 +391,7 @@ async fn update_component(
             .await
         {
             Ok(row) => return console.done(LIST, &format!("{} saved.", row.name)),
-            Err(e) => refused(&mut errors, e, STORE_FIELDS)?,
+            Err(e) => errors.refusal(e, STORE_FIELDS)?,
         }
     }
     let action = format!("{LIST}/{}/edit", current.id);
@@ -574,7 +572,7 @@ async fn create_group(console: Console, req: HttpRequest, body: Bytes) -> Consol
         };
         match console.store.create_group(&new, Stamp::Clock).await {
             Ok(row) => return console.done(LIST, &format!("{} added.", row.name)),
-            Err(e) => refused(&mut errors, e, STORE_FIELDS)?,
+            Err(e) => errors.refusal(e, STORE_FIELDS)?,
         }
     }
     let action = "/admin/groups/new".to_owned();
@@ -644,7 +642,7 @@ async fn update_group(
             .await
         {
             Ok(row) => return console.done(LIST, &format!("{} saved.", row.name)),
-            Err(e) => refused(&mut errors, e, STORE_FIELDS)?,
+            Err(e) => errors.refusal(e, STORE_FIELDS)?,
         }
     }
     let action = format!("/admin/groups/{}/edit", group.id);
@@ -691,27 +689,6 @@ pub struct Choice {
     pub label: &'static str,
 }
 
-/// A change the store refused because of what was typed becomes a problem shown with
-/// the form; any other failure stays an error. `renames` maps the store's field names
-/// (the `/v1` API's, like `component[group_id]`) to the form's.
-pub fn refused(
-    errors: &mut FormErrors,
-    error: StoreError,
-    renames: &[(&str, &str)],
-) -> Result<(), ConsoleError> {
-    match error {
-        StoreError::Invalid(e) => {
-            let field = renames
-                .iter()
-                .find(|(from, _)| *from == e.field)
-                .map_or(e.field.as_str(), |(_, to)| to);
-            errors.add(field, e.message.clone());
-            Ok(())
-        }
-        other => Err(other.into()),
-    }
-}
-
 /// A form page is 200 when fresh and 422 when it comes back with problems.
 pub fn form_status(errors: &FormErrors) -> StatusCode {
     if errors.is_empty() {
@@ -746,15 +723,5 @@ mod tests {
             link_with("/admin/audit", &[("q", "a b&c"), ("x", ""), ("page", "2")]),
             "/admin/audit?q=a+b%26c&page=2"
         );
-    }
-
-    #[test]
-    fn store_refusals_land_on_the_form_field() {
-        let mut errors = FormErrors::default();
-        let refusal = StoreError::Invalid(DomainError::new("component[group_id]", "is unknown"));
-        refused(&mut errors, refusal, STORE_FIELDS).unwrap();
-        assert_eq!(errors.get("group_id"), Some("is unknown"));
-        let other = StoreError::NotFound("component");
-        assert!(refused(&mut errors, other, STORE_FIELDS).is_err());
     }
 }

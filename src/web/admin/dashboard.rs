@@ -30,7 +30,7 @@ pub struct BoardRow {
     pub status_label: &'static str,
 }
 
-/// A status button: its value, its words, whether it is the current one.
+/// A status button: its value and its words.
 pub struct StatusChoice {
     pub value: &'static str,
     pub label: &'static str,

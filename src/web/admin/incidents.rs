@@ -23,8 +23,7 @@ use crate::domain::{ComponentStatus, Impact, IncidentKind, IncidentStatus};
 use crate::render::markdown::{self, SafeHtml};
 use crate::render::pages::impact_label;
 use crate::store::{
-    ComponentTree, IncidentFilter, IncidentQuery, IncidentRecord, IncidentSettings, StoreError,
-    UpdateEdit,
+    ComponentTree, IncidentFilter, IncidentQuery, IncidentRecord, IncidentSettings, UpdateEdit,
 };
 use crate::time::{PageZone, Stamp};
 use crate::web::form::{Form, FormErrors};
@@ -312,22 +311,6 @@ fn check_text(form: &Form, errors: &mut FormErrors) {
     errors.check(parse_body(BODY, &multiline(form, BODY), BODY_MAX));
 }
 
-/// The value of a store call the domain accepted. A refusal is recorded next to the
-/// field it names (`None`: show the form again); any other failure stops the request.
-fn accepted<T>(
-    result: Result<T, StoreError>,
-    errors: &mut FormErrors,
-) -> Result<Option<T>, StoreError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(StoreError::Invalid(e)) => {
-            errors.domain(&e);
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// The preview of a message, when the form asked for one.
 fn message_preview(form: &Form, field: &str) -> Option<SafeHtml> {
     form.get("preview")
@@ -540,7 +523,7 @@ async fn create(console: Console, req: HttpRequest, body: Bytes) -> ConsoleResul
             .store
             .create_incident(&request, &IncidentSettings::default(), Stamp::Clock)
             .await;
-        if let Some(record) = accepted(created, &mut errors)? {
+        if let Some(record) = errors.accept(created, &[])? {
             return console.done(&incident_url(&record.incident.id), "Incident opened.");
         }
     }
@@ -791,7 +774,7 @@ async fn post_update(
             .store
             .patch_incident(&id, &request, &IncidentSettings::default(), Stamp::Clock)
             .await;
-        if let Some(record) = accepted(patched, &mut errors)? {
+        if let Some(record) = errors.accept(patched, &[])? {
             let notice = format!("Update posted: {}.", record.incident.status().label());
             return console.done(&incident_url(&id), &notice);
         }
@@ -909,7 +892,7 @@ async fn edit_update(
             .store
             .edit_update(&id, &update_id, &edit, Stamp::Clock)
             .await;
-        if accepted(edited, &mut errors)?.is_some() {
+        if errors.accept(edited, &[])?.is_some() {
             return console.done(&incident_url(&id), "Update edited.");
         }
     }
@@ -991,7 +974,7 @@ async fn backfill(console: Console, req: HttpRequest, body: Bytes) -> ConsoleRes
             .store
             .create_incident(&request, &IncidentSettings::default(), Stamp::Clock)
             .await;
-        if let Some(record) = accepted(created, &mut errors)? {
+        if let Some(record) = errors.accept(created, &[])? {
             let id = record.incident.id.clone();
             return console.done(&incident_url(&id), "Past incident added.");
         }
@@ -1113,7 +1096,7 @@ async fn save_details(
             .store
             .patch_incident(&path, &request, &IncidentSettings::default(), Stamp::Clock)
             .await;
-        if accepted(saved, &mut errors)?.is_some() {
+        if errors.accept(saved, &[])?.is_some() {
             return console.done(&incident_url(&path), "Details saved.");
         }
     }
@@ -1269,7 +1252,7 @@ async fn create_maintenance(console: Console, req: HttpRequest, body: Bytes) -> 
             .store
             .create_incident(&request, &maintenance_settings(&form), Stamp::Clock)
             .await;
-        if let Some(record) = accepted(created, &mut errors)? {
+        if let Some(record) = errors.accept(created, &[])? {
             return console.done(&incident_url(&record.incident.id), "Maintenance scheduled.");
         }
     }

@@ -7,7 +7,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 use askama::Template;
 
-use super::components::{form_status, refused};
+use super::components::form_status;
 use super::{AdminLayout, Console, ConsoleResult};
 use crate::domain::account::Permission;
 use crate::domain::text::parse_name;
@@ -107,7 +107,7 @@ async fn create(console: Console, req: HttpRequest, body: Bytes) -> ConsoleResul
                 };
                 return console.render(StatusCode::CREATED, &page);
             }
-            Err(e) => refused(&mut errors, e, &[])?,
+            Err(e) => errors.refusal(e, &[])?,
         }
     }
     list_page(&console, typed, errors).await

@@ -3,8 +3,9 @@
 //! store code as the `/v1` API (through a store that records the signed-in person in
 //! the audit log), and renders a page or redirects (POST, then redirect, then GET).
 //!
-//! Each request passes through [`Console`] (signed in, session still valid, form
-//! token checked on POST) and, where a role matters, [`Console::require`]. Templates
+//! Each request passes through [`Console`] (signed in, session still valid); every
+//! POST handler first reads its form with [`Console::form`], which refuses a missing
+//! or wrong CSRF token, then calls [`Console::require`] for its permission. Templates
 //! only show what [`Nav`] says the role may do; the server refuses the rest anyway.
 
 pub mod audit;
@@ -37,7 +38,7 @@ use crate::render::assets::assets;
 use crate::store::{PageRow, Store, StoreError, UserRow};
 use crate::time::PageZone;
 
-pub const HTML: &str = "text/html; charset=utf-8";
+pub use crate::web::site::HTML;
 
 /// How long a sign-in lasts, whatever the browser does with the cookie.
 pub const SESSION_HOURS: i64 = 12;
@@ -304,7 +305,7 @@ pub fn checked_form(req: &HttpRequest, body: &Bytes) -> Result<Form, ConsoleErro
     let form = Form::parse(body);
     let https = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| secure(state));
+        .is_some_and(|state| state.https());
     if csrf::verify(req, form.get(csrf::FIELD), https) {
         Ok(form)
     } else {
@@ -335,11 +336,6 @@ fn read_notice(req: &HttpRequest) -> Option<String> {
         .next()
         .map(|(_, v)| v.into_owned())?;
     (!text.is_empty()).then(|| text.chars().take(300).collect())
-}
-
-/// Whether cookies must be `Secure`: when the public URL is https.
-pub fn secure(state: &AppState) -> bool {
-    state.base_url.starts_with("https://")
 }
 
 /// What the session cookie holds: its own random id (listed in `ended_sessions` once
@@ -465,7 +461,7 @@ impl FromRequest for Console {
             let Some(user) = session_user(&session, &state.store).await? else {
                 return Err(ConsoleError::SignIn { next });
             };
-            let secure = secure(&state);
+            let secure = state.https();
             let (csrf, csrf_cookie) = csrf::token_for(&req, secure);
             let page = state.store.page().await?;
             let zone = PageZone::parse(&page.time_zone).unwrap_or_else(PageZone::utc);

@@ -16,7 +16,7 @@ use super::{AdminLayout, Console, ConsoleError, ConsoleResult, HTML};
 use crate::domain::account::Permission;
 use crate::domain::{IncidentKind, IncidentStatus};
 use crate::render::markdown::{self, SafeHtml};
-use crate::store::{IncidentRecord, PostmortemRow, StoreError};
+use crate::store::{IncidentRecord, PostmortemRow};
 use crate::time::Stamp;
 use crate::web::form::FormErrors;
 
@@ -182,11 +182,10 @@ async fn act(
     };
     match outcome {
         Ok((to, notice)) => console.done(&to, notice),
-        Err(StoreError::Invalid(e)) => {
-            errors.domain(&e);
+        Err(e) => {
+            errors.refusal(e, &[])?;
             console.render(StatusCode::UNPROCESSABLE_ENTITY, &again(text, &errors))
         }
-        Err(e) => Err(e.into()),
     }
 }
 

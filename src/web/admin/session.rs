@@ -23,7 +23,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 
-use super::{checked_form, safe_next, secure, session_user, ConsoleError};
+use super::{checked_form, safe_next, session_user, ConsoleError};
 use super::{ConsoleResult, HTML, SESSION_HOURS};
 use crate::domain::account::Actor;
 use crate::render::assets::assets;
@@ -93,7 +93,7 @@ async fn render_form(
     next: String,
     error: Option<String>,
 ) -> ConsoleResult {
-    let (csrf, cookie) = csrf::token_for(req, secure(state));
+    let (csrf, cookie) = csrf::token_for(req, state.https());
     let page_name = state.store.page().await?.name;
     let page = SignInPage {
         email,
@@ -118,18 +118,12 @@ async fn render_form(
     Ok(response.body(page.render()?))
 }
 
-fn query_next(req: &HttpRequest) -> Option<String> {
-    form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "next")
-        .map(|(_, v)| v.into_owned())
-}
-
 async fn sign_in_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
 ) -> ConsoleResult {
-    let next = safe_next(query_next(&req).as_deref());
+    let next = safe_next(crate::web::form::Form::query(&req).get("next"));
     if session_user(&session, &state.store).await?.is_some() {
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", next))
@@ -180,7 +174,7 @@ async fn sign_in(
 ) -> ConsoleResult {
     let form = checked_form(&req, &body)?;
     let email = form.text("email").trim().to_owned();
-    let password = form.text("password");
+    let typed = form.text("password");
     let next = safe_next(form.get("next"));
     let (account_key, address_key) = failure_keys(&email, state.client_ip(&req));
     let mut limits = vec![(account_key.clone(), ACCOUNT_LIMIT)];
@@ -209,7 +203,6 @@ async fn sign_in(
         .find_user_by_email(&email.to_lowercase())
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let typed = password.clone();
     // argon2 takes tens of milliseconds of CPU: off the async workers.
     let good = web::block(move || match hash {
         Some(hash) => crate::password::verify(&typed, &hash),

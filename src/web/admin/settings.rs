@@ -141,8 +141,7 @@ async fn save(console: Console, req: HttpRequest, body: Bytes) -> ConsoleResult 
     if errors.is_empty() {
         match console.store.update_page(&patch, Stamp::Clock).await {
             Ok(_) => return console.done("/admin/settings", "Page settings saved."),
-            Err(crate::store::StoreError::Invalid(e)) => errors.domain(&e),
-            Err(e) => return Err(e.into()),
+            Err(e) => errors.refusal(e, &[])?,
         }
     }
     let page = SettingsPage {

@@ -8,7 +8,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 use askama::Template;
 
-use super::components::{form_status, refused, Choice};
+use super::components::{form_status, Choice};
 use super::{AdminLayout, Console, ConsoleError, ConsoleResult};
 use crate::domain::account::{check_new_password, parse_user_email, Permission, Role};
 use crate::store::{NewUser, StoreError, UserRow};
@@ -170,19 +170,10 @@ async fn add(console: Console, req: HttpRequest, body: Bytes) -> ConsoleResult {
                 let notice = format!("{} can now sign in as {}.", row.email, row.role);
                 return console.done(LIST, &notice);
             }
-            Err(e) => refused(&mut errors, e, &[])?,
+            Err(e) => errors.refusal(e, &[])?,
         }
     }
     list_page(&console, None, fields, errors).await
-}
-
-/// The account `id`, or 404.
-async fn find_user(console: &Console, id: &str) -> Result<UserRow, ConsoleError> {
-    match console.store.get_user(id).await {
-        Ok(user) => Ok(user),
-        Err(StoreError::NotFound(_)) => Err(ConsoleError::NotFound("user".to_owned())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// A change from a row that the store refused (the last admin) comes back as the
@@ -208,7 +199,7 @@ async fn change_role(
 ) -> ConsoleResult {
     let form = console.form(&req, &body)?;
     console.require(Permission::ManageUsers)?;
-    let user = find_user(&console, &path).await?;
+    let user = console.store.get_user(&path).await?;
     let role = Role::parse("role", &form.text("role"))
         .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
     match console
@@ -255,7 +246,7 @@ async fn password_page(console: &Console, user: UserRow, errors: FormErrors) -> 
 
 async fn password_form(console: Console, path: web::Path<String>) -> ConsoleResult {
     console.require(Permission::ManageUsers)?;
-    let user = find_user(&console, &path).await?;
+    let user = console.store.get_user(&path).await?;
     password_page(&console, user, FormErrors::default()).await
 }
 
@@ -267,7 +258,7 @@ async fn set_password(
 ) -> ConsoleResult {
     let form = console.form(&req, &body)?;
     console.require(Permission::ManageUsers)?;
-    let user = find_user(&console, &path).await?;
+    let user = console.store.get_user(&path).await?;
     let mut errors = FormErrors::default();
     if let Some(password) = new_password(&form, &mut errors) {
         let hash = hash_password(password).await?;
@@ -283,7 +274,7 @@ async fn set_password(
                 );
                 return console.done(LIST, &notice);
             }
-            Err(e) => refused(&mut errors, e, &[])?,
+            Err(e) => errors.refusal(e, &[])?,
         }
     }
     password_page(&console, user, errors).await
@@ -300,7 +291,7 @@ struct RemovePage {
 
 async fn confirm_remove(console: Console, path: web::Path<String>) -> ConsoleResult {
     console.require(Permission::ManageUsers)?;
-    let user = find_user(&console, &path).await?;
+    let user = console.store.get_user(&path).await?;
     console.page(&RemovePage {
         layout: console.layout(format!("Remove {}", user.email), "users"),
         is_me: user.id == console.user.id,
@@ -317,7 +308,7 @@ async fn remove(
 ) -> ConsoleResult {
     console.form(&req, &body)?;
     console.require(Permission::ManageUsers)?;
-    let user = find_user(&console, &path).await?;
+    let user = console.store.get_user(&path).await?;
     match console.store.remove_user(&user.email, Stamp::Clock).await {
         Ok(row) => console.done(LIST, &format!("{} can no longer sign in.", row.email)),
         Err(e) => refused_on_list(&console, e).await,

@@ -118,24 +118,16 @@ async fn dashboard(console: Console) -> ConsoleResult {
             item(r, at)
         })
         .collect();
-    let active_maintenance = store
-        .list_incidents(&list(IncidentFilter::ActiveMaintenances))
+    // Every maintenance not completed, soonest first: those under way, then the rest.
+    let (active_maintenance, upcoming): (Vec<OpenItem>, Vec<OpenItem>) = store
+        .list_incidents(&list(IncidentFilter::OpenMaintenances))
         .await?
         .into_iter()
         .map(|r| {
             let at = r.incident.scheduled_for.unwrap_or(r.incident.started_at);
             item(r, at)
         })
-        .collect();
-    let upcoming = store
-        .list_incidents(&list(IncidentFilter::UpcomingMaintenances))
-        .await?
-        .into_iter()
-        .map(|r| {
-            let at = r.incident.scheduled_for.unwrap_or(r.incident.started_at);
-            item(r, at)
-        })
-        .collect();
+        .partition(|m| m.status != "scheduled");
     let tree = store.list_components().await?;
     let outbox = store.outbox_stats().await?;
     let page = DashboardPage {

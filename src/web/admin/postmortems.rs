@@ -96,7 +96,8 @@ fn editor_page(
 async fn editor(console: Console, path: web::Path<String>) -> ConsoleResult {
     console.require(Permission::RunIncidents)?;
     let record = console.store.get_incident(&path).await?;
-    let saved = console.store.get_postmortem(&path).await?;
+    // The incident's record carries its postmortem.
+    let saved = record.postmortem.clone();
     let text = saved
         .as_ref()
         .map(|p| p.body_draft.clone())
@@ -134,7 +135,7 @@ async fn act(
     console.require(Permission::RunIncidents)?;
     let id = path.into_inner();
     let record = console.store.get_incident(&id).await?;
-    let saved = console.store.get_postmortem(&id).await?;
+    let saved = record.postmortem.clone();
     let text = super::incidents::multiline(&form, DRAFT);
     let notify = form.checked(NOTIFY);
     let again = |text: String, errors: &FormErrors| {

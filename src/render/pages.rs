@@ -11,7 +11,7 @@ use crate::domain::rollup::{group_status, page_status, Indicator};
 use crate::domain::uptime::{self, History};
 use crate::domain::{ComponentStatus, Impact, IncidentKind};
 use crate::store::{
-    ComponentRow, ComponentTree, IncidentRecord, PageRow, StatusWindow, UpdateRecord,
+    ComponentRow, ComponentTree, IncidentRecord, PageRow, StatusWindow, TopLevel, UpdateRecord,
 };
 use crate::time::PageZone;
 
@@ -417,48 +417,39 @@ pub fn status_page(ctx: &SiteContext<'_>, data: &StatusData<'_>) -> StatusPage {
         Indicator::Maintenance => ("maintenance", "⚙"),
     };
 
-    // Top level: groups and ungrouped components, by position.
-    let mut entries: Vec<(i64, Entry)> = Vec::new();
-    for c in ctx
-        .tree
-        .components
-        .iter()
-        .filter(|c| c.group_id.is_none() && visible(c))
-    {
-        entries.push((
-            c.position,
-            Entry {
+    // Top level: groups and ungrouped components, in page order.
+    let mut entries: Vec<Entry> = Vec::new();
+    for item in ctx.tree.top_level() {
+        match item {
+            TopLevel::Component(c) if visible(c) => entries.push(Entry {
                 group: None,
                 component: Some(component_view(ctx, c, data)),
-            },
-        ));
-    }
-    for g in &ctx.tree.groups {
-        let children: Vec<&ComponentRow> =
-            ctx.tree.children(&g.id).filter(|c| visible(c)).collect();
-        if children.is_empty() {
-            continue;
+            }),
+            TopLevel::Component(_) => {}
+            TopLevel::Group(g, children) => {
+                let children: Vec<&ComponentRow> =
+                    children.into_iter().filter(|c| visible(c)).collect();
+                if children.is_empty() {
+                    continue;
+                }
+                let status = group_status(children.iter().map(|c| c.status()));
+                entries.push(Entry {
+                    group: Some(GroupView {
+                        name: g.name.clone(),
+                        status_class: status.as_str(),
+                        status_label: status.label(),
+                        icon: status_icon(status),
+                        open: status != ComponentStatus::Operational,
+                        children: children
+                            .into_iter()
+                            .map(|c| component_view(ctx, c, data))
+                            .collect(),
+                    }),
+                    component: None,
+                });
+            }
         }
-        let status = group_status(children.iter().map(|c| c.status()));
-        entries.push((
-            g.position,
-            Entry {
-                group: Some(GroupView {
-                    name: g.name.clone(),
-                    status_class: status.as_str(),
-                    status_label: status.label(),
-                    icon: status_icon(status),
-                    open: status != ComponentStatus::Operational,
-                    children: children
-                        .into_iter()
-                        .map(|c| component_view(ctx, c, data))
-                        .collect(),
-                }),
-                component: None,
-            },
-        ));
     }
-    entries.sort_by_key(|(position, _)| *position);
 
     let today = ctx.today();
     let past_days = (0..PAST_DAYS)
@@ -511,7 +502,7 @@ pub fn status_page(ctx: &SiteContext<'_>, data: &StatusData<'_>) -> StatusPage {
                 latest: updates(ctx, &r.updates).into_iter().next(),
             })
             .collect(),
-        entries: entries.into_iter().map(|(_, e)| e).collect(),
+        entries,
         past_days,
     }
 }
@@ -678,28 +669,19 @@ pub fn choices(tree: &ComponentTree, chosen: &[String]) -> Vec<Choice> {
         checked: chosen.contains(&c.id),
         children: Vec::new(),
     };
-    let mut entries: Vec<(i64, Choice)> = tree
-        .components
-        .iter()
-        .filter(|c| c.group_id.is_none())
-        .map(|c| (c.position, leaf(c)))
-        .collect();
-    for g in &tree.groups {
-        let children: Vec<Choice> = tree.children(&g.id).map(leaf).collect();
-        if !children.is_empty() {
-            entries.push((
-                g.position,
-                Choice {
-                    id: g.id.clone(),
-                    name: g.name.clone(),
-                    checked: false,
-                    children,
-                },
-            ));
-        }
-    }
-    entries.sort_by_key(|(position, _)| *position);
-    entries.into_iter().map(|(_, c)| c).collect()
+    tree.top_level()
+        .into_iter()
+        .filter_map(|item| match item {
+            TopLevel::Component(c) => Some(leaf(c)),
+            TopLevel::Group(_, children) if children.is_empty() => None,
+            TopLevel::Group(g, children) => Some(Choice {
+                id: g.id.clone(),
+                name: g.name.clone(),
+                checked: false,
+                children: children.into_iter().map(leaf).collect(),
+            }),
+        })
+        .collect()
 }
 
 #[derive(Template)]

@@ -105,6 +105,42 @@ impl ComponentTree {
             .iter()
             .filter(move |c| c.group_id.as_deref() == Some(group_id))
     }
+
+    /// The top level in page order: groups (with their components) and ungrouped
+    /// components share one sequence of positions, ties broken as the store orders
+    /// them (creation, then id). The one place that order is worked out.
+    pub fn top_level(&self) -> Vec<TopLevel<'_>> {
+        let mut items: Vec<TopLevel<'_>> = self
+            .components
+            .iter()
+            .filter(|c| c.group_id.is_none())
+            .map(TopLevel::Component)
+            .collect();
+        items.extend(
+            self.groups
+                .iter()
+                .map(|g| TopLevel::Group(g, self.children(&g.id).collect())),
+        );
+        items.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        items
+    }
+}
+
+/// An entry of the page's top level: a component outside any group, or a group with
+/// its components (in their order).
+#[derive(Debug, Clone)]
+pub enum TopLevel<'a> {
+    Component(&'a ComponentRow),
+    Group(&'a GroupRow, Vec<&'a ComponentRow>),
+}
+
+impl TopLevel<'_> {
+    fn sort_key(&self) -> (i64, DateTime<Utc>, &str) {
+        match self {
+            TopLevel::Component(c) => (c.position, c.created_at, c.id.as_str()),
+            TopLevel::Group(g, _) => (g.position, g.created_at, g.id.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -622,4 +658,61 @@ pub struct AuditQuery {
     /// Only entries older than this id (the next page).
     pub before_id: Option<i64>,
     pub limit: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(id: &str, position: i64, group: Option<&str>) -> ComponentRow {
+        let at = DateTime::<Utc>::default();
+        ComponentRow {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            description: None,
+            status: "operational".to_owned(),
+            group_id: group.map(str::to_owned),
+            position,
+            showcase: true,
+            only_show_if_degraded: false,
+            start_date: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn the_top_level_mixes_groups_and_components_by_position() {
+        let at = DateTime::<Utc>::default();
+        let group = GroupRow {
+            id: "g".to_owned(),
+            name: "g".to_owned(),
+            description: None,
+            position: 2,
+            created_at: at,
+            updated_at: at,
+        };
+        let tree = ComponentTree {
+            groups: vec![group],
+            components: vec![
+                component("c3", 3, None),
+                component("in2", 2, Some("g")),
+                component("in1", 1, Some("g")),
+                component("c1", 1, None),
+            ],
+        };
+        let order: Vec<String> = tree
+            .top_level()
+            .iter()
+            .map(|item| match item {
+                TopLevel::Component(c) => c.id.clone(),
+                TopLevel::Group(g, children) => {
+                    let ids: Vec<&str> = children.iter().map(|c| c.id.as_str()).collect();
+                    format!("{}[{}]", g.id, ids.join(","))
+                }
+            })
+            .collect();
+        // Children keep the tree's order (the store sorts them by position).
+        assert_eq!(order, ["c1", "g[in2,in1]", "c3"]);
+    }
 }

@@ -1,7 +1,5 @@
 //! Authentication of `/v1`, the CLI's key management, and error answers.
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::json;
 
@@ -75,27 +73,11 @@ async fn missing_or_wrong_keys_get_401(backend: Backend) {
     );
 }
 
-fn herald(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env("HERALD_DATABASE_URL", &app.settings.database_url)
-        .env("HERALD_DATA_DIR", &app.settings.data_dir)
-        .env("HERALD_CONTENT_DIR", &app.settings.content_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run herald");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn cli_creates_lists_and_revokes_keys(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let (ok, stdout, stderr) = herald(&app, &["api-key", "create", "deploy bot"]);
+    let (ok, stdout, stderr) = app.herald(&["api-key", "create", "deploy bot"]).await;
     assert!(ok, "{stderr}");
     let key = stdout.lines().last().unwrap().trim().to_owned();
     assert!(
@@ -108,7 +90,7 @@ async fn cli_creates_lists_and_revokes_keys(backend: Backend) {
         200
     );
 
-    let (ok, listing, _) = herald(&app, &["api-key", "list"]);
+    let (ok, listing, _) = app.herald(&["api-key", "list"]).await;
     assert!(ok);
     assert!(
         listing.contains("deploy bot") && listing.contains("active"),
@@ -124,13 +106,13 @@ async fn cli_creates_lists_and_revokes_keys(backend: Backend) {
         .unwrap()
         .to_owned();
 
-    let (ok, _, stderr) = herald(&app, &["api-key", "revoke", &id]);
+    let (ok, _, stderr) = app.herald(&["api-key", "revoke", &id]).await;
     assert!(ok, "{stderr}");
     assert_eq!(
         get_pages(&app, Some(&format!("OAuth {key}")), "").await.0,
         401
     );
-    let (ok, _, stderr) = herald(&app, &["api-key", "revoke", "zzzzzzzzzzzz"]);
+    let (ok, _, stderr) = app.herald(&["api-key", "revoke", "zzzzzzzzzzzz"]).await;
     assert!(!ok);
     assert!(stderr.contains("not found"), "{stderr}");
 }

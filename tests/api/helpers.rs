@@ -248,6 +248,32 @@ impl TestApp {
         }
     }
 
+    /// Runs the `herald` binary against this app's database and content folder:
+    /// (succeeded, stdout, stderr). It runs off the test's runtime, which also runs the
+    /// server and its worker: blocking it while the command waits for a write lock the
+    /// worker holds would deadlock.
+    pub async fn herald(&self, args: &[&str]) -> (bool, String, String) {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let settings = self.settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+                .args(&args)
+                .env("HERALD_DATABASE_URL", &settings.database_url)
+                .env("HERALD_DATA_DIR", &settings.data_dir)
+                .env("HERALD_CONTENT_DIR", &settings.content_dir)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("run herald");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .expect("herald command thread")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

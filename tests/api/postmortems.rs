@@ -2,7 +2,6 @@
 //! `content/postmortems/`, and started with `herald postmortem new`.
 
 use std::path::Path;
-use std::process::Command;
 
 use herald::notify::links::LinkSigner;
 use herald::notify::worker::{Round, Worker};
@@ -760,23 +759,6 @@ async fn outside_change_right_after_an_api_change_reaches_the_page(backend: Back
 
 // --- herald postmortem new -----------------------------------------------------------------------
 
-/// Runs the `herald` binary against the test app's database and content folder.
-fn herald(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env("HERALD_DATABASE_URL", &app.settings.database_url)
-        .env("HERALD_DATA_DIR", &app.settings.data_dir)
-        .env("HERALD_CONTENT_DIR", &app.settings.content_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run herald");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn postmortem_new_writes_a_prefilled_file(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
@@ -803,7 +785,7 @@ async fn postmortem_new_writes_a_prefilled_file(backend: Backend) {
     let v1 = incident_v1(&app, &id).await;
     let date = &v1["started_at"].as_str().unwrap()[..10];
 
-    let (ok, stdout, stderr) = herald(&app, &["postmortem", "new", &id]);
+    let (ok, stdout, stderr) = app.herald(&["postmortem", "new", &id]).await;
     assert!(ok, "{stderr}");
     let path = app
         .settings
@@ -872,12 +854,12 @@ async fn postmortem_new_writes_a_prefilled_file(backend: Backend) {
     assert_eq!(draft["published_at"], Value::Null);
 
     std::fs::write(&path, "edited by hand").unwrap();
-    let (ok, _, stderr) = herald(&app, &["postmortem", "new", &id]);
+    let (ok, _, stderr) = app.herald(&["postmortem", "new", &id]).await;
     assert!(!ok, "a second run must not overwrite");
     assert!(stderr.contains("exists already"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "edited by hand");
 
-    let (ok, _, stderr) = herald(&app, &["postmortem", "new", "zzzzzzzzzzzz"]);
+    let (ok, _, stderr) = app.herald(&["postmortem", "new", "zzzzzzzzzzzz"]).await;
     assert!(!ok);
     assert!(stderr.contains("zzzzzzzzzzzz"), "{stderr}");
     let files = std::fs::read_dir(app.settings.content_dir.join("postmortems"))

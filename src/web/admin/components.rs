@@ -10,7 +10,6 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 use askama::Template;
-use chrono::{DateTime, Utc};
 
 use super::dashboard::{status_choices, StatusChoice};
 use super::{AdminLayout, Console, ConsoleError, ConsoleResult};
@@ -19,6 +18,7 @@ use crate::domain::text::{parse_description, parse_name};
 use crate::domain::{ComponentStatus, DomainError};
 use crate::store::{
     ComponentPatch, ComponentRow, ComponentTree, GroupPatch, GroupRow, NewComponent, NewGroup,
+    TopLevel,
 };
 use crate::time::Stamp;
 use crate::web::form::{Form, FormErrors};
@@ -117,38 +117,34 @@ fn mark_ends(rows: &mut [Row]) {
 /// top level mixes groups and ungrouped components, ordered like the store orders
 /// them (position, then creation).
 fn rows(tree: &ComponentTree) -> Vec<Row> {
-    type SortKey = (i64, DateTime<Utc>, String);
-    let mut top: Vec<(SortKey, Vec<Row>)> = Vec::new();
-    for c in tree.components.iter().filter(|c| c.group_id.is_none()) {
-        let key = (c.position, c.created_at, c.id.clone());
-        top.push((key, vec![component_row(c, None)]));
-    }
-    for g in &tree.groups {
-        let mut children: Vec<Row> = tree
-            .children(&g.id)
-            .map(|c| component_row(c, Some(g.name.clone())))
-            .collect();
-        mark_ends(&mut children);
-        let mut block = vec![Row {
-            id: g.id.clone(),
-            name: g.name.clone(),
-            path: "groups",
-            is_group: true,
-            group: None,
-            members: children.len(),
-            status_label: "",
-            showcase: false,
-            first: false,
-            last: false,
-        }];
-        block.extend(children);
-        let key = (g.position, g.created_at, g.id.clone());
-        top.push((key, block));
-    }
-    top.sort_by(|a, b| a.0.cmp(&b.0));
+    let top = tree.top_level();
     let count = top.len();
     let mut rows = Vec::new();
-    for (index, (_, mut block)) in top.into_iter().enumerate() {
+    for (index, item) in top.into_iter().enumerate() {
+        let mut block = match item {
+            TopLevel::Component(c) => vec![component_row(c, None)],
+            TopLevel::Group(g, children) => {
+                let mut children: Vec<Row> = children
+                    .into_iter()
+                    .map(|c| component_row(c, Some(g.name.clone())))
+                    .collect();
+                mark_ends(&mut children);
+                let mut block = vec![Row {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                    path: "groups",
+                    is_group: true,
+                    group: None,
+                    members: children.len(),
+                    status_label: "",
+                    showcase: false,
+                    first: false,
+                    last: false,
+                }];
+                block.extend(children);
+                block
+            }
+        };
         // The block's first row is the top-level item; its ends are among the top level.
         block[0].first = index == 0;
         block[0].last = index + 1 == count;

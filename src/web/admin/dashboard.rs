@@ -8,7 +8,9 @@ use askama::Template;
 use super::{AdminLayout, Console, ConsoleResult};
 use crate::domain::account::Permission;
 use crate::domain::ComponentStatus;
-use crate::store::{ComponentPatch, ComponentTree, IncidentFilter, IncidentQuery, OutboxStats};
+use crate::store::{
+    ComponentPatch, ComponentTree, IncidentFilter, IncidentQuery, OutboxStats, TopLevel,
+};
 use crate::time::Stamp;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -56,22 +58,13 @@ pub fn board(tree: &ComponentTree) -> Vec<BoardRow> {
         status_label: c.status().label(),
     };
     let mut rows = Vec::new();
-    let mut top: Vec<(i64, Vec<BoardRow>)> = tree
-        .components
-        .iter()
-        .filter(|c| c.group_id.is_none())
-        .map(|c| (c.position, vec![row(c, None)]))
-        .collect();
-    for group in &tree.groups {
-        let children = tree
-            .children(&group.id)
-            .map(|c| row(c, Some(group.name.clone())))
-            .collect();
-        top.push((group.position, children));
-    }
-    top.sort_by_key(|(position, _)| *position);
-    for (_, children) in top {
-        rows.extend(children);
+    for item in tree.top_level() {
+        match item {
+            TopLevel::Component(c) => rows.push(row(c, None)),
+            TopLevel::Group(g, children) => {
+                rows.extend(children.into_iter().map(|c| row(c, Some(g.name.clone()))))
+            }
+        }
     }
     rows
 }

@@ -35,6 +35,32 @@ impl IncidentKind {
             Self::Realtime
         }
     }
+
+    /// The statuses of this kind, in lifecycle order; the last one closes it.
+    pub fn lifecycle(self) -> [IncidentStatus; 4] {
+        match self {
+            Self::Realtime => [
+                IncidentStatus::Investigating,
+                IncidentStatus::Identified,
+                IncidentStatus::Monitoring,
+                IncidentStatus::Resolved,
+            ],
+            Self::Maintenance => [
+                IncidentStatus::Scheduled,
+                IncidentStatus::InProgress,
+                IncidentStatus::Verifying,
+                IncidentStatus::Completed,
+            ],
+        }
+    }
+
+    /// The status that closes this kind: resolved, or completed.
+    pub fn closing_status(self) -> IncidentStatus {
+        match self {
+            Self::Realtime => IncidentStatus::Resolved,
+            Self::Maintenance => IncidentStatus::Completed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -349,10 +375,8 @@ pub fn plan_patch(
     }
     if let Some(status) = req.status {
         if status.kind() != state.kind {
-            let allowed = match state.kind {
-                IncidentKind::Realtime => "investigating, identified, monitoring or resolved",
-                IncidentKind::Maintenance => "scheduled, in_progress, verifying or completed",
-            };
+            let [a, b, c, last] = state.kind.lifecycle().map(IncidentStatus::as_str);
+            let allowed = format!("{a}, {b}, {c} or {last}");
             return Err(DomainError::new(
                 "incident[status]",
                 format!(
@@ -616,10 +640,7 @@ fn plan_backfill(
         .map(|b| parse_body("incident[body]", b, BODY_MAX))
         .transpose()?
         .unwrap_or_default();
-    let status = match kind {
-        IncidentKind::Realtime => IncidentStatus::Resolved,
-        IncidentKind::Maintenance => IncidentStatus::Completed,
-    };
+    let status = kind.closing_status();
     let mut ids: Vec<String> = Vec::new();
     for id in &req.component_ids {
         if !ids.contains(id) {

@@ -217,34 +217,8 @@ fn problems(errors: &FormErrors, shown: &[&str], components: &[ComponentInput]) 
     errors.others(&all)
 }
 
-/// The statuses of a kind, in lifecycle order.
-fn lifecycle(kind: IncidentKind) -> [IncidentStatus; 4] {
-    match kind {
-        IncidentKind::Realtime => [
-            IncidentStatus::Investigating,
-            IncidentStatus::Identified,
-            IncidentStatus::Monitoring,
-            IncidentStatus::Resolved,
-        ],
-        IncidentKind::Maintenance => [
-            IncidentStatus::Scheduled,
-            IncidentStatus::InProgress,
-            IncidentStatus::Verifying,
-            IncidentStatus::Completed,
-        ],
-    }
-}
-
-/// The status that closes a kind.
-fn closing(kind: IncidentKind) -> IncidentStatus {
-    match kind {
-        IncidentKind::Realtime => IncidentStatus::Resolved,
-        IncidentKind::Maintenance => IncidentStatus::Completed,
-    }
-}
-
 fn status_choices(kind: IncidentKind, chosen: &str) -> Vec<Choice> {
-    lifecycle(kind)
+    kind.lifecycle()
         .into_iter()
         .map(|s| Choice {
             value: s.as_str(),
@@ -641,9 +615,9 @@ fn incident_page(
         )
     };
     let buttons = if i.backfilled {
-        vec![closing(kind)]
+        vec![kind.closing_status()]
     } else {
-        lifecycle(kind).to_vec()
+        kind.lifecycle().to_vec()
     };
     let affected = record
         .component_ids
@@ -724,7 +698,7 @@ fn read_update(
     errors.check(parse_body(BODY, &multiline(form, BODY), BODY_MAX));
     let resolve = form.get("resolve").is_some();
     let status = if resolve {
-        Some(closing(record.incident.kind()))
+        Some(record.incident.kind().closing_status())
     } else {
         match form.text(STATUS).as_str() {
             // No status button (a preview, or Enter pressed): the status stays.

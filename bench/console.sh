@@ -46,6 +46,8 @@ BIN="$REPO/target/release/herald"
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'bench/console.sh: %s\n' "$*" >&2; exit 1; }
+# stop_server, drop_pg_db, ensure_wrk
+source "$BENCH_DIR/lib.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/herald-console-bench.XXXXXX")
 SERVER_PID=""
@@ -57,28 +59,6 @@ stop_writer() {
         kill "$WRITER_PID" 2>/dev/null || true
         wait "$WRITER_PID" 2>/dev/null || true
         WRITER_PID=""
-    fi
-}
-
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
-}
-
-drop_pg_db() {
-    if [[ -n "$PG_DB" ]]; then
-        psql "$PG_ADMIN/postgres" -v ON_ERROR_STOP=1 -qAtc \
-            "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 \
-            || echo "warning: could not drop database $PG_DB" >&2
-        PG_DB=""
     fi
 }
 
@@ -94,16 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- tools and build ---------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-    log "installing wrk"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    if ! $SUDO apt-get install -y wrk; then
-        $SUDO apt-get update
-        $SUDO apt-get install -y wrk
-    fi
-fi
-command -v wrk >/dev/null || die "wrk is not available"
+ensure_wrk
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 if [[ " $BACKENDS " == *" postgres "* ]]; then

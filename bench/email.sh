@@ -37,6 +37,8 @@ LOAD="$BENCH_DIR/email_load.py"
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'bench/email.sh: %s\n' "$*" >&2; exit 1; }
+# stop_server, drop_pg_db, ensure_wrk
+source "$BENCH_DIR/lib.sh"
 
 # --- 1. postfix's smtp-sink and smtp-source ----------------------------------------------
 if ! command -v smtp-sink >/dev/null 2>&1 || ! command -v smtp-source >/dev/null 2>&1; then
@@ -76,33 +78,11 @@ log "machine: $CPUS CPU core(s) shared by everything: Herald, smtp-sink, smtp-so
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/herald-email-bench.XXXXXX")
 SERVER_PID="" SINK_PID="" PG_DB=""
 
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
-}
-
 stop_sink() {
     if [[ -n "$SINK_PID" ]]; then
         kill "$SINK_PID" 2>/dev/null || true
         wait "$SINK_PID" 2>/dev/null || true
         SINK_PID=""
-    fi
-}
-
-drop_pg_db() {
-    if [[ -n "$PG_DB" ]]; then
-        psql "$PG_ADMIN/postgres" -v ON_ERROR_STOP=1 -qAtc \
-            "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 \
-            || echo "warning: could not drop database $PG_DB" >&2
-        PG_DB=""
     fi
 }
 

@@ -1294,14 +1294,7 @@ pub async fn patch_incident(
 ) -> StoreResult<IncidentRecord> {
     let (mut tx, now) = begin(p, at).await?;
     let record = load_incident(&mut tx, id).await?;
-    let record = patch_loaded(&mut tx, record, req, settings, now).await?;
-    audit(
-        &mut tx,
-        actor,
-        now,
-        incident_event("incident.update", &record),
-    )
-    .await?;
+    let record = patch_loaded(&mut tx, actor, record, req, settings, now).await?;
     tx.commit().await?;
     Ok(record)
 }
@@ -1321,21 +1314,16 @@ pub async fn advance_maintenance(
     if record.incident.status() != from {
         return Ok(None);
     }
-    let record = patch_loaded(&mut tx, record, req, &IncidentSettings::default(), now).await?;
-    audit(
-        &mut tx,
-        actor,
-        now,
-        incident_event("incident.update", &record),
-    )
-    .await?;
+    let settings = IncidentSettings::default();
+    let record = patch_loaded(&mut tx, actor, record, req, &settings, now).await?;
     tx.commit().await?;
     Ok(Some(record))
 }
 
-/// The body of a patch, inside the caller's transaction.
+/// The body of a patch, inside the caller's transaction, with its audit entry.
 async fn patch_loaded(
     conn: &mut Conn,
+    actor: &Actor,
     record: IncidentRecord,
     req: &IncidentRequest,
     settings: &IncidentSettings,
@@ -1360,7 +1348,9 @@ async fn patch_loaded(
     write_incident_row(conn, &row, false).await?;
     apply_plan(conn, &id, &plan, now).await?;
     touch_page(conn, now).await?;
-    load_incident(conn, &id).await
+    let record = load_incident(conn, &id).await?;
+    audit(conn, actor, now, incident_event("incident.update", &record)).await?;
+    Ok(record)
 }
 
 pub async fn delete_incident(
